@@ -1,0 +1,36 @@
+# The two commands of the README's quick start:
+#   make demo   the main job (a real training run on generated data, no downloads)
+#   make test   the whole test suite (what CI runs)
+# Both install the system packages they need when missing (Debian: apt-get).
+
+SWIFT ?= swift
+CONFIG ?= release
+DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: deps build demo test bench clean
+
+deps:
+	@if ! pkg-config --exists openblas zlib 2>/dev/null; then \
+	  echo "Installing libopenblas-dev, zlib1g-dev and pkg-config (apt-get)..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev zlib1g-dev pkg-config >/dev/null; \
+	fi
+	@pkg-config --exists openblas zlib || { echo "error: OpenBLAS/zlib still missing (pkg-config openblas zlib)"; exit 1; }
+
+build: deps
+	$(SWIFT) build -c $(CONFIG) --product hf
+
+demo: build
+	HF_DATA_DIR=$${HF_DATA_DIR:-$(DATA_DIR)} $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf demo
+
+bench: build
+	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf bench
+
+# Tests run in release: the integration tests train real (small) networks, and Swift debug
+# builds run numeric loops 10-100x slower.
+test: deps
+	HF_DATA_DIR=$${HF_DATA_DIR:-$(DATA_DIR)} $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing
+
+clean:
+	rm -rf .build

@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// HessianFree: Martens (2010) "Deep learning via Hessian-free optimization", in Swift.
+///
+/// Targets mirror the architecture (see README "Layout"):
+/// - CBLAS / CZlib: system libraries (Debian's libopenblas-dev, zlib1g-dev).
+/// - LinearAlgebra: flat parameter vectors, matrix views, BLAS wrappers, elementwise kernels.
+/// - Optimization: objective protocols, CG, Hessian-free; knows nothing about neural nets.
+/// - NeuralNetworks: feed-forward nets, matched losses, backprop, R-op curvature products.
+/// - Datasets: IDX (MNIST), CURVES, FACES, NPY/CSV readers; mini-batches.
+/// - Reporting: run records, JSON lines, SVG plots, PNG images, tables, checkpoints.
+/// - hf: the command-line tool (thin).
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "HessianFree",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "hf", targets: ["hf"]),
+        .library(name: "HessianFree", targets: ["LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "LinearAlgebra", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "Optimization", dependencies: ["LinearAlgebra"], swiftSettings: optimize),
+        .target(name: "NeuralNetworks", dependencies: ["LinearAlgebra", "Optimization"], swiftSettings: optimize),
+        .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib"], swiftSettings: optimize),
+        .target(name: "Reporting", dependencies: ["LinearAlgebra", "CZlib"], swiftSettings: optimize),
+        .executableTarget(name: "hf", dependencies: [
+            "LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimize),
+        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
+        .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "LinearAlgebra"]),
+        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Optimization", "LinearAlgebra"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LinearAlgebra"]),
+        .testTarget(name: "CLITests", dependencies: ["hf"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,104 @@
+import CBLAS
+
+/// Transposition flag for the BLAS wrappers.
+public enum Transpose: Sendable {
+    case none, transposed
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+}
+
+/// A floating-point type that BLAS can work on: `Float` (training) or `Double` (checks).
+///
+/// Every routine takes raw pointers with explicit lengths, strides and leading dimensions;
+/// the typed wrappers in `Vector` and `Matrix` check shapes before calling them.
+/// Reductions (`dot`, `norm`) accumulate in Double whatever the storage type.
+public protocol BLASScalar: BinaryFloatingPoint, Codable, Sendable, SIMDScalar
+where Self.RawSignificand: FixedWidthInteger {
+    /// Row-major C = alpha * op(A) * op(B) + beta * C, with op(A) m x k and op(B) k x n.
+    static func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                     alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                     b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// Row-major y = alpha * op(A) x + beta * y, A stored m x n.
+    static func gemv(_ transA: Transpose, m: Int, n: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                     x: UnsafePointer<Self>, incx: Int, beta: Self, y: UnsafeMutablePointer<Self>, incy: Int)
+    /// y += alpha * x
+    static func axpy(n: Int, alpha: Self, x: UnsafePointer<Self>, incx: Int, y: UnsafeMutablePointer<Self>, incy: Int)
+    /// x *= alpha
+    static func scal(n: Int, alpha: Self, x: UnsafeMutablePointer<Self>, incx: Int)
+    /// x . y accumulated in Double.
+    static func dot(n: Int, x: UnsafePointer<Self>, incx: Int, y: UnsafePointer<Self>, incy: Int) -> Double
+    /// Euclidean norm, computed in Double.
+    static func nrm2(n: Int, x: UnsafePointer<Self>, incx: Int) -> Double
+    /// A short name used in reports ("float32" / "float64").
+    static var typeName: String { get }
+}
+
+@inline(__always) private func i32(_ v: Int) -> Int32 {
+    precondition(v >= 0 && v <= Int(Int32.max), "BLAS dimension \(v) out of range")
+    return Int32(v)
+}
+
+extension Float: BLASScalar {
+    public static func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                            alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, i32(m), i32(n), i32(k), alpha,
+                    a, i32(max(lda, 1)), b, i32(max(ldb, 1)), beta, c, i32(max(ldc, 1)))
+    }
+    public static func gemv(_ transA: Transpose, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                            x: UnsafePointer<Float>, incx: Int, beta: Float, y: UnsafeMutablePointer<Float>, incy: Int) {
+        if m == 0 || n == 0 { return }
+        cblas_sgemv(CblasRowMajor, transA.cblas, i32(m), i32(n), alpha, a, i32(max(lda, 1)), x, i32(incx), beta, y, i32(incy))
+    }
+    public static func axpy(n: Int, alpha: Float, x: UnsafePointer<Float>, incx: Int, y: UnsafeMutablePointer<Float>, incy: Int) {
+        cblas_saxpy(i32(n), alpha, x, i32(incx), y, i32(incy))
+    }
+    public static func scal(n: Int, alpha: Float, x: UnsafeMutablePointer<Float>, incx: Int) {
+        cblas_sscal(i32(n), alpha, x, i32(incx))
+    }
+    public static func dot(n: Int, x: UnsafePointer<Float>, incx: Int, y: UnsafePointer<Float>, incy: Int) -> Double {
+        // dsdot: single-precision inputs, double-precision accumulation.
+        cblas_dsdot(i32(n), x, i32(incx), y, i32(incy))
+    }
+    public static func nrm2(n: Int, x: UnsafePointer<Float>, incx: Int) -> Double {
+        cblas_dsdot(i32(n), x, i32(incx), x, i32(incx)).squareRoot()
+    }
+    public static var typeName: String { "float32" }
+}
+
+extension Double: BLASScalar {
+    public static func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                            alpha: Double, a: UnsafePointer<Double>, lda: Int,
+                            b: UnsafePointer<Double>, ldb: Int,
+                            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        cblas_dgemm(CblasRowMajor, transA.cblas, transB.cblas, i32(m), i32(n), i32(k), alpha,
+                    a, i32(max(lda, 1)), b, i32(max(ldb, 1)), beta, c, i32(max(ldc, 1)))
+    }
+    public static func gemv(_ transA: Transpose, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+                            x: UnsafePointer<Double>, incx: Int, beta: Double, y: UnsafeMutablePointer<Double>, incy: Int) {
+        if m == 0 || n == 0 { return }
+        cblas_dgemv(CblasRowMajor, transA.cblas, i32(m), i32(n), alpha, a, i32(max(lda, 1)), x, i32(incx), beta, y, i32(incy))
+    }
+    public static func axpy(n: Int, alpha: Double, x: UnsafePointer<Double>, incx: Int, y: UnsafeMutablePointer<Double>, incy: Int) {
+        cblas_daxpy(i32(n), alpha, x, i32(incx), y, i32(incy))
+    }
+    public static func scal(n: Int, alpha: Double, x: UnsafeMutablePointer<Double>, incx: Int) {
+        cblas_dscal(i32(n), alpha, x, i32(incx))
+    }
+    public static func dot(n: Int, x: UnsafePointer<Double>, incx: Int, y: UnsafePointer<Double>, incy: Int) -> Double {
+        cblas_ddot(i32(n), x, i32(incx), y, i32(incy))
+    }
+    public static func nrm2(n: Int, x: UnsafePointer<Double>, incx: Int) -> Double {
+        cblas_dnrm2(i32(n), x, i32(incx))
+    }
+    public static var typeName: String { "float64" }
+}
+
+/// Threads OpenBLAS may use (0 or less: leave OpenBLAS's default).
+public enum BLASThreads {
+    public static func set(_ count: Int) { if count > 0 { openblas_set_num_threads(Int32(count)) } }
+    public static var current: Int { Int(openblas_get_num_threads()) }
+}

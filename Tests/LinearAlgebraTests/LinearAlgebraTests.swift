@@ -1,0 +1,73 @@
+import XCTest
+@testable import LinearAlgebra
+
+final class LinearAlgebraTests: XCTestCase {
+    /// gemm in every transpose combination against a naive triple loop (Double, exact up to
+    /// rounding: tolerance 1e-12 relative to the sum of |terms|).
+    func testGemmMatchesNaiveProduct() {
+        var rng = SeededGenerator(seed: 1)
+        let (m, n, k) = (5, 4, 3)
+        for ta in [Transpose.none, .transposed] {
+            for tb in [Transpose.none, .transposed] {
+                let a = Matrix<Double>(rows: ta == .none ? m : k, columns: ta == .none ? k : m,
+                                       elements: (0..<(m * k)).map { _ in rng.normal() })
+                let b = Matrix<Double>(rows: tb == .none ? k : n, columns: tb == .none ? n : k,
+                                       elements: (0..<(k * n)).map { _ in rng.normal() })
+                var c = Matrix<Double>(rows: m, columns: n, repeating: 1)
+                a.withView { av in b.withView { bv in c.withMutableView { cv in
+                    gemm(av, ta, bv, tb, into: cv, alpha: 2, beta: 0.5) } } }
+                for i in 0..<m { for j in 0..<n {
+                    var s = 0.0
+                    for l in 0..<k {
+                        let x = ta == .none ? a[i, l] : a[l, i]
+                        let y = tb == .none ? b[l, j] : b[j, l]
+                        s += x * y
+                    }
+                    XCTAssertEqual(c[i, j], 2 * s + 0.5, accuracy: 1e-12)
+                } }
+            }
+        }
+    }
+
+    func testVectorLevelOneOperations() {
+        var x = Vector<Float>([1, 2, 3])
+        let y = Vector<Float>([4, -5, 6])
+        XCTAssertEqual(x.dot(y), 12)
+        XCTAssertEqual(x.norm, 14.0.squareRoot(), accuracy: 1e-6)
+        x.add(y, scaledBy: 2)
+        XCTAssertEqual(x.elements, [9, -8, 15])
+        x.scale(by: 0.5)
+        XCTAssertEqual(x.elements, [4.5, -4, 7.5])
+        x.assign(y)
+        XCTAssertEqual(x, y)
+        x.setZero()
+        XCTAssertEqual(x.elements, [0, 0, 0])
+    }
+
+    /// Float dot accumulates in Double (cblas_dsdot): a Float running sum of 1e6 terms drifts
+    /// by ~1e-3 relative, the Double accumulator stays within the Float product rounding
+    /// (~6e-8 relative per term, not accumulating).
+    func testFloatDotAccumulatesInDouble() {
+        let n = 1_000_000
+        let x = Vector<Float>(repeating: 0.1, count: n)
+        let exact = Double(Float(0.1)) * Double(Float(0.1)) * Double(n)
+        var floatSum: Float = 0
+        for v in x.elements { floatSum += v * v }
+        XCTAssertGreaterThan(abs(Double(floatSum) - exact) / exact, 1e-5)
+        XCTAssertEqual(x.dot(x), exact, accuracy: exact * 1e-7)
+    }
+
+    func testSeededGeneratorIsReproducibleAndNormalIsStandard() {
+        var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
+        XCTAssertEqual((0..<10).map { _ in a.next() }, (0..<10).map { _ in b.next() })
+        var g = SeededGenerator(seed: 7)
+        let draws = (0..<20000).map { _ in g.normal() }
+        let mean = draws.reduce(0, +) / Double(draws.count)
+        let variance = draws.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(draws.count)
+        // 20000 draws: standard error of the mean ~0.007, of the variance ~0.01.
+        XCTAssertEqual(mean, 0, accuracy: 0.03)
+        XCTAssertEqual(variance, 1, accuracy: 0.05)
+        var p = SeededGenerator(seed: 3)
+        XCTAssertEqual(p.permutation(100).sorted(), Array(0..<100))
+    }
+}
