@@ -11,7 +11,9 @@ import PackageDescription
 /// - Datasets: IDX (MNIST), CURVES, FACES, NPY/CSV readers; mini-batches.
 /// - Reporting: run records, JSON lines, SVG plots, PNG images, tables, checkpoints.
 /// - hf: the command-line tool (thin).
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Release builds use SwiftPM's defaults (-O, whole-module): preconditions stay on, so shape
+// checks at every BLAS boundary hold in the shipped tool; hot loops use unsafe buffer pointers.
+let optimize: [SwiftSetting] = []
 
 let package = Package(
     name: "HessianFree",
