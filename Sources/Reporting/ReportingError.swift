@@ -2,7 +2,7 @@ import Foundation
 
 /// Everything that can go wrong reading or writing a run's files. Each case names the file and
 /// the problem in one line, so the tool can print `description` and exit non-zero.
-public enum ReportingError: Error, Equatable, CustomStringConvertible {
+public enum ReportingError: Error, Equatable, CustomStringConvertible, LocalizedError {
     /// The file or directory does not exist.
     case missingFile(String)
     /// The file exists but could not be read or written (permissions, disk full, ...).
@@ -23,6 +23,9 @@ public enum ReportingError: Error, Equatable, CustomStringConvertible {
         case .malformedLine(let f, let l, let r): return "\(f): line \(l): \(r)"
         }
     }
+
+    /// The same one line as `description`, for code that prints `localizedDescription`.
+    public var errorDescription: String? { description }
 }
 
 extension ReportingError {

@@ -126,7 +126,9 @@ public enum SafeTensors {
     public static let maximumHeaderLength = 100_000_000
 
     /// The file's bytes: header then `tensors`' data in the order given. Tensor names must be
-    /// unique and not `__metadata__`.
+    /// unique and not `__metadata__`. The data section starts 8-byte aligned; to keep every
+    /// tensor aligned for zero-copy readers when F32 and F64 are mixed, pass the F64 tensors
+    /// first (readers that copy, including this one, do not care).
     public static func encode(_ tensors: [SafeTensor], metadata: [String: String] = [:]) -> Data {
         var header: [String: Any] = [:]
         var offset = 0

@@ -193,3 +193,20 @@ final class JSONFileTests: XCTestCase {
         }
     }
 }
+
+final class ReportingErrorTests: XCTestCase {
+    func testMessagesAreOneLineNamingTheFile() {
+        let errors: [ReportingError] = [
+            .missingFile("/r/config.json"), .io("/r/config.json", reason: "permission denied"),
+            .truncated("/r/p.safetensors", expectedBytes: 100, actualBytes: 10),
+            .malformed("/r/p.safetensors", reason: "bad"), .malformedLine("/r/metrics.jsonl", line: 3, reason: "bad"),
+        ]
+        for error in errors {
+            XCTAssertTrue(error.description.hasPrefix("/r/"), error.description)
+            XCTAssertFalse(error.description.contains("\n"))
+            XCTAssertEqual(error.localizedDescription, error.description)
+        }
+        XCTAssertEqual(ReportingError.truncated("f", expectedBytes: 100, actualBytes: 10).description,
+                       "f: truncated: expected 100 bytes, found 10")
+    }
+}
