@@ -39,9 +39,9 @@ public struct Checkpoint<OptimizerState: Codable> {
             try CheckpointLayout.removeStalePartials(of: name, in: parent)
             try fileManager.createDirectory(at: staging, withIntermediateDirectories: false)
             let state = try JSONCoding.encoder(pretty: true).encode(optimizerState)
-            try SafeTensors.encode(parameters.tensors, metadata: parameters.metadata)
-                .write(to: staging.appendingPathComponent(CheckpointLayout.parametersFileName))
-            try state.write(to: staging.appendingPathComponent(CheckpointLayout.optimizerStateFileName))
+            try CheckpointLayout.writeDurably(SafeTensors.encode(parameters.tensors, metadata: parameters.metadata),
+                                              to: staging.appendingPathComponent(CheckpointLayout.parametersFileName))
+            try CheckpointLayout.writeDurably(state, to: staging.appendingPathComponent(CheckpointLayout.optimizerStateFileName))
         } catch {
             try? fileManager.removeItem(at: staging)
             throw ReportingError.io(directory.path, reason: "cannot write checkpoint: \(ReportingError.oneLine(error))")
@@ -102,6 +102,18 @@ public enum CheckpointLayout {
     public static let parametersFileName = "parameters.safetensors"
     /// The optimizer state, JSON.
     public static let optimizerStateFileName = "optimizer_state.json"
+
+    /// Writes `data` to a new file and waits for it to reach the storage device, so the
+    /// rename that publishes the checkpoint never points at data still in the page cache.
+    static func writeDurably(_ data: Data, to url: URL) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw ReportingError.io(url.path, reason: "cannot create file")
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+    }
 
     /// Where the old checkpoint sits while a new one is moved into place.
     static func previous(of directory: URL) -> URL {

@@ -6,21 +6,26 @@ import Foundation
 /// Each `append` hands the whole line (newline included) to the operating system in one
 /// `write`, so the file survives the process being killed; at worst a crash in the middle of
 /// that write leaves a last line without its newline, which `read(from:)` drops and
-/// `init(appendingTo:)` cuts off before appending. Lines are not fsync'ed one by one; the
-/// durable points of a run are its checkpoints.
+/// `init(appendingTo:)` cuts off before appending. Lines reach the disk itself (fsync) only
+/// when `synchronizeEachLine` is set: the durable points of a run are its checkpoints.
+///
+/// Resuming: `truncate(_:keepingIterationsThrough:)` to the checkpoint's iteration, then
+/// `init(appendingTo:)`, so the file holds each iteration once.
 public final class MetricsLog {
     /// The file being appended to.
     public let url: URL
+    /// Whether `append` waits for each line to reach the storage device (fsync).
+    public let synchronizeEachLine: Bool
     private let handle: FileHandle
-    private let encoder = JSONCoding.encoder(pretty: false)
 
     /// The conventional file name inside a run folder.
     public static let fileName = "metrics.jsonl"
 
     /// Opens `url` for appending, creating it (and its directory) when missing. A truncated
     /// last line left by a crash is removed first, so the next record starts on its own line.
-    public init(appendingTo url: URL) throws {
+    public init(appendingTo url: URL, synchronizeEachLine: Bool = false) throws {
         self.url = url
+        self.synchronizeEachLine = synchronizeEachLine
         let fileManager = FileManager.default
         do {
             try fileManager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -46,13 +51,23 @@ public final class MetricsLog {
     /// Appends `record` as one line.
     public func append(_ record: MetricsRecord) throws {
         do {
-            var line = try encoder.encode(record)
+            var line = try Self.encoder.encode(record)
             line.append(UInt8(ascii: "\n"))
             try handle.write(contentsOf: line)
+            if synchronizeEachLine { try handle.synchronize() }
         } catch {
             throw ReportingError.wrapping(error, file: url.path)
         }
     }
+
+    /// `record` as the JSON text of one line, without the newline: what `append` writes, and
+    /// what `hf train --json` prints.
+    public static func line(for record: MetricsRecord) throws -> String {
+        String(decoding: try encoder.encode(record), as: UTF8.self)
+    }
+
+    /// Compact, sorted keys, non-finite numbers as strings (see `JSONCoding`).
+    private static var encoder: JSONEncoder { JSONCoding.encoder(pretty: false) }
 
     /// What `readContents(from:)` found.
     public struct Contents: Equatable, Sendable {

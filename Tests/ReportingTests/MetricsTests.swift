@@ -210,3 +210,17 @@ final class ReportingErrorTests: XCTestCase {
                        "f: truncated: expected 100 bytes, found 10")
     }
 }
+
+final class MetricsLineTests: XCTestCase {
+    func testLineIsWhatTheLogWrites() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let url = dir.file("metrics.jsonl")
+        let log = try MetricsLog(appendingTo: url, synchronizeEachLine: true)
+        let record = sampleRecord(rho: -.infinity)
+        try log.append(record)
+        let line = try MetricsLog.line(for: record)
+        XCTAssertFalse(line.contains("\n"))
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), line + "\n")
+    }
+}
