@@ -1,0 +1,161 @@
+import LinearAlgebra
+import Optimization
+
+/// The training objective of a feed-forward network on a data set, in the form the
+/// Hessian-free optimizer consumes:
+///
+///     f(theta) = (1/D) sum_i L(y_i(theta), t_i) + (weightCost / 2) |theta|^2
+///
+/// with L the loss matched to the output activation (see `OutputLoss`), and the weight cost
+/// on every parameter (Martens' code) or, with `weightCostOnBiases == false`, on weights only.
+///
+/// Full-data passes run in chunks of `chunkSize` cases through work buffers allocated once;
+/// chunk sums are added in a fixed order, then summed across shards through `reducer`
+/// before division by the global case count.
+public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
+    public let architecture: NetworkArchitecture
+    public let layout: ParameterLayout
+    /// Training inputs: cases x n_0, row-major.
+    public let inputs: Matrix<Scalar>
+    /// Training targets: cases x n_L, row-major (rows summing to 1 for softmax outputs).
+    public let targets: Matrix<Scalar>
+    /// The weight-cost coefficient (Martens' `weightcost`; 2e-5 in his CURVES demo).
+    public let weightCost: Double
+    /// Whether the weight cost also applies to biases (true in Martens' code).
+    public let weightCostOnBiases: Bool
+    /// Cases per chunk in full-data passes (bounds the memory of activations).
+    public let chunkSize: Int
+    public let reducer: any ShardReducer
+    /// Training cases over all shards (the divisor of every full-data mean).
+    public let globalCaseCount: Int
+
+    let passes: NetworkPasses<Scalar>
+    let regularizer: WeightCost
+    /// Reused by every full-data pass (allocated on first use).
+    private var fullDataWorkspace: PassWorkspace<Scalar>?
+
+    /// - Parameters:
+    ///   - inputs: cases x n_0. targets: cases x n_L.
+    ///   - chunkSize: cases per chunk of a full-data pass (5000 keeps MNIST's 784-1000-...
+    ///     auto-encoder under about 100 MB of Float activations).
+    public init(architecture: NetworkArchitecture, inputs: Matrix<Scalar>, targets: Matrix<Scalar>,
+                weightCost: Double = 0, weightCostOnBiases: Bool = true, chunkSize: Int = 5000,
+                reducer: any ShardReducer = LocalShards()) throws {
+        guard inputs.columns == architecture.inputSize, targets.columns == architecture.outputSize, inputs.rows == targets.rows else {
+            throw NetworkError.shapeMismatch("inputs \(inputs.rows)x\(inputs.columns) and targets \(targets.rows)x\(targets.columns) for a \(architecture.inputSize)->\(architecture.outputSize) network")
+        }
+        guard chunkSize > 0 else { throw NetworkError.shapeMismatch("chunk size must be positive, got \(chunkSize)") }
+        guard weightCost >= 0, weightCost.isFinite else { throw NetworkError.shapeMismatch("weight cost must be finite and non-negative, got \(weightCost)") }
+        self.architecture = architecture
+        layout = architecture.layout
+        self.inputs = inputs; self.targets = targets
+        self.weightCost = weightCost; self.weightCostOnBiases = weightCostOnBiases
+        self.chunkSize = chunkSize
+        self.reducer = reducer
+        globalCaseCount = Int(reducer.sumAcrossShards(Double(inputs.rows)).rounded())
+        passes = NetworkPasses(architecture: architecture)
+        regularizer = WeightCost(coefficient: weightCost, includesBiases: weightCostOnBiases, layout: layout)
+    }
+
+    public var parameterCount: Int { layout.parameterCount }
+    public var caseCount: Int { globalCaseCount }
+    public var supportedCurvatures: [CurvatureKind] { CurvatureKind.allCases }
+
+    private func workspace() -> PassWorkspace<Scalar> {
+        if let w = fullDataWorkspace { return w }
+        let w = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)))
+        fullDataWorkspace = w
+        return w
+    }
+
+    /// Objective and gradient on all training cases; with `squaredGradientDiagonal`, also
+    /// (1/D) sum_i g_i * g_i (per-case loss gradients, no weight cost) in the same pass.
+    public func evaluate(at parameters: Vector<Scalar>, squaredGradientDiagonal: Bool) throws -> Evaluation<Scalar> {
+        precondition(parameters.count == parameterCount, "expected \(parameterCount) parameters, got \(parameters.count)")
+        var gradient = Vector<Scalar>(zeros: parameterCount)
+        var squared: Vector<Scalar>? = squaredGradientDiagonal ? Vector(zeros: parameterCount) : nil
+        let scale = Scalar(1.0 / Double(max(globalCaseCount, 1)))
+        let ws = workspace()
+        var loss = parameters.elements.withUnsafeBufferPointer { theta in
+            inputs.storage.withUnsafeBufferPointer { x in
+                targets.storage.withUnsafeBufferPointer { t in
+                    gradient.elements.withUnsafeMutableBufferPointer { g in
+                        if squared == nil {
+                            return passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
+                                                     totalRows: inputs.rows, rows: nil, workspace: ws, scale: scale,
+                                                     gradient: g.baseAddress!, squaredGradient: nil)
+                        }
+                        return squared!.elements.withUnsafeMutableBufferPointer { g2 in
+                            passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
+                                              totalRows: inputs.rows, rows: nil, workspace: ws, scale: scale,
+                                              gradient: g.baseAddress!, squaredGradient: g2.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+        loss = reducer.sumAcrossShards(loss)
+        reducer.sumAcrossShards(&gradient)
+        if squared != nil { reducer.sumAcrossShards(&squared!) }
+        let value = parameters.elements.withUnsafeBufferPointer { theta in
+            gradient.elements.withUnsafeMutableBufferPointer { g in
+                regularizer.add(theta.baseAddress!, into: g.baseAddress!)
+                return loss / Double(max(globalCaseCount, 1)) + regularizer.value(theta.baseAddress!)
+            }
+        }
+        // Every element is finite exactly when the (Double) sum of squares is.
+        guard gradient.squaredNorm.isFinite else { throw ObjectiveError.nonFiniteGradient }
+        return Evaluation(value: value, gradient: gradient, squaredGradientDiagonal: squared)
+    }
+
+    /// Mean loss on the selected cases plus the weight cost. `.all` is summed across shards;
+    /// `.indices` are local cases (a mini-batch is local to the process that holds it).
+    public func value(at parameters: Vector<Scalar>, cases: CaseSelection) -> Double {
+        precondition(parameters.count == parameterCount, "expected \(parameterCount) parameters, got \(parameters.count)")
+        let selection: [Int]? = { if case .indices(let i) = cases { return i }; return nil }()
+        let ws = workspace()
+        var loss = parameters.elements.withUnsafeBufferPointer { theta in
+            inputs.storage.withUnsafeBufferPointer { x in
+                targets.storage.withUnsafeBufferPointer { t in
+                    passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
+                                      totalRows: inputs.rows, rows: selection, workspace: ws, scale: 1,
+                                      gradient: nil, squaredGradient: nil)
+                }
+            }
+        }
+        let count: Int
+        if let selection { count = selection.count } else { loss = reducer.sumAcrossShards(loss); count = globalCaseCount }
+        let penalty = parameters.elements.withUnsafeBufferPointer { regularizer.value($0.baseAddress!) }
+        return loss / Double(max(count, 1)) + penalty
+    }
+
+    /// Linearizes at `parameters` on the selected cases (the forward pass, and for the
+    /// Hessian and Fisher the backward pass, run once here) and returns B v as an operator.
+    public func curvature(_ kind: CurvatureKind, at parameters: Vector<Scalar>, cases: CaseSelection) throws -> any CurvatureOperator<Scalar> {
+        guard parameters.count == parameterCount else {
+            throw ObjectiveError.shapeMismatch("expected \(parameterCount) parameters, got \(parameters.count)")
+        }
+        let selection: [Int]
+        switch cases {
+        case .all: selection = Array(0..<inputs.rows)
+        case .indices(let i): selection = i
+        }
+        guard !selection.isEmpty else { throw ObjectiveError.shapeMismatch("a curvature batch needs at least one case") }
+        guard selection.allSatisfy({ $0 >= 0 && $0 < inputs.rows }) else {
+            throw ObjectiveError.shapeMismatch("case indices must lie in 0..<\(inputs.rows)")
+        }
+        let batch = CurvatureBatch(passes: passes, inputs: inputs, targets: targets, rows: selection)
+        switch kind {
+        case .finiteDifference:
+            return FiniteDifferenceHessianOperator(passes: passes, parameters: parameters, batch: batch,
+                                                   regularizer: regularizer, chunkSize: chunkSize)
+        case .gaussNewton, .hessian, .fisher:
+            return NetworkCurvatureOperator(kind: kind, passes: passes, parameters: parameters, batch: batch, regularizer: regularizer)
+        }
+    }
+
+    /// Loss and error metrics of `parameters` on the training set.
+    public func trainingMetrics(at parameters: Vector<Scalar>) throws -> NetworkMetrics {
+        try NeuralNetwork(architecture: architecture, parameters: parameters).metrics(inputs: inputs, targets: targets, chunkSize: chunkSize)
+    }
+}

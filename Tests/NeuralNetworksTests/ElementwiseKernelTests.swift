@@ -1,0 +1,174 @@
+import XCTest
+import Foundation
+import LinearAlgebra
+
+/// The SIMD kernels against Foundation's scalar functions evaluated in Double.
+///
+/// Tolerances: Float exp is specified to about 2 ulp, so relative error <= 3 * 2^-23 (3 ulp
+/// of margin at the top of each binade); Double exp <= 4 * 2^-52. Logistic and tanh inherit
+/// exp's relative error plus one division: absolute <= 4 * 2^-24 for Float outputs in [0, 1].
+/// Counts are chosen so tails (not a multiple of the 8 or 4 lanes) are exercised.
+final class ElementwiseKernelTests: XCTestCase {
+    func samples(_ count: Int, range: ClosedRange<Double>, seed: UInt64) -> [Double] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in range.lowerBound + (range.upperBound - range.lowerBound) * g.uniform() }
+    }
+
+    func testExponentialAccuracy() {
+        let xs = samples(10_001, range: -87...88, seed: 1) + [0, -0.0, 1, -1, 88, -87.3, 0.34657, -0.34657]
+        var f = xs.map { Float($0) }
+        f.withUnsafeMutableBufferPointer { Float.exponential($0.baseAddress!, count: $0.count) }
+        var worst = 0.0
+        for (x, y) in zip(xs, f) {
+            let reference = Foundation.exp(Double(Float(x)))
+            worst = max(worst, abs(Double(y) - reference) / reference)
+        }
+        XCTAssertLessThan(worst, 3 * 0x1p-23)
+
+        let xd = samples(10_003, range: -700...700, seed: 2)
+        var d = xd
+        d.withUnsafeMutableBufferPointer { Double.exponential($0.baseAddress!, count: $0.count) }
+        worst = 0
+        for (x, y) in zip(xd, d) { worst = max(worst, abs(y - Foundation.exp(x)) / Foundation.exp(x)) }
+        XCTAssertLessThan(worst, 4 * 0x1p-52)
+        // Saturation instead of overflow.
+        var big: [Float] = [1000, -1000]
+        big.withUnsafeMutableBufferPointer { Float.exponential($0.baseAddress!, count: 2) }
+        XCTAssertTrue(big[0].isFinite && big[0] > 1e38)
+        XCTAssertTrue(big[1] >= 0 && big[1] < 1e-37)
+    }
+
+    func testLogisticAndTanh() {
+        let xs = samples(1003, range: -30...30, seed: 3)
+        var l = xs.map { Float($0) }, t = xs.map { Float($0) }
+        l.withUnsafeMutableBufferPointer { Float.logistic($0.baseAddress!, count: $0.count) }
+        t.withUnsafeMutableBufferPointer { Float.hyperbolicTangent($0.baseAddress!, count: $0.count) }
+        for (i, x) in xs.enumerated() {
+            let xf = Double(Float(x))
+            XCTAssertEqual(Double(l[i]), 1 / (1 + Foundation.exp(-xf)), accuracy: 4 * 0x1p-24)
+            XCTAssertEqual(Double(t[i]), Foundation.tanh(xf), accuracy: 8 * 0x1p-24)
+        }
+        var r: [Double] = [-2, 0, 3, -0.5, 7]
+        r.withUnsafeMutableBufferPointer { Double.rectifiedLinear($0.baseAddress!, count: $0.count) }
+        XCTAssertEqual(r, [0, 0, 3, 0, 7])
+    }
+
+    func testDerivativesFromOutputs() {
+        let y: [Double] = [0.1, 0.5, 0.9, -0.3, 0.0]
+        var x = [Double](repeating: 2, count: 5)
+        x.withUnsafeMutableBufferPointer { Double.multiplyByLogisticDerivative($0.baseAddress!, outputs: y, count: 5) }
+        XCTAssertEqual(x, y.map { 2 * $0 * (1 - $0) })
+        x = [Double](repeating: 2, count: 5)
+        x.withUnsafeMutableBufferPointer { Double.multiplyByTanhDerivative($0.baseAddress!, outputs: y, count: 5) }
+        XCTAssertEqual(x, y.map { 2 * (1 - $0 * $0) })
+        x = [Double](repeating: 2, count: 5)
+        x.withUnsafeMutableBufferPointer { Double.multiplyByReluDerivative($0.baseAddress!, outputs: y, count: 5) }
+        XCTAssertEqual(x, [2, 2, 2, 0, 0])
+        x = [Double](repeating: 1, count: 5)
+        x.withUnsafeMutableBufferPointer { Double.multiplyByLogisticSecondDerivative($0.baseAddress!, outputs: y, count: 5) }
+        for i in 0..<5 { XCTAssertEqual(x[i], y[i] * (1 - y[i]) * (1 - 2 * y[i]), accuracy: 1e-16) }
+        x = [Double](repeating: 1, count: 5)
+        x.withUnsafeMutableBufferPointer { Double.multiplyByTanhSecondDerivative($0.baseAddress!, outputs: y, count: 5) }
+        for i in 0..<5 { XCTAssertEqual(x[i], -2 * y[i] * (1 - y[i] * y[i]), accuracy: 1e-16) }
+    }
+
+    /// Stable binary cross-entropy even for |z| = 100, where log(1 - y) underflows naively.
+    func testLogisticCrossEntropy() {
+        for (count, range) in [(13, -5.0...5.0), (1001, -100.0...100.0)] {
+            let z = samples(count, range: range, seed: 4), t = samples(count, range: 0...1, seed: 5)
+            var reference = 0.0
+            for (zi, ti) in zip(z, t) { reference += max(zi, 0) - ti * zi + Foundation.log1p(Foundation.exp(-abs(zi))) }
+            var zd = z
+            var gradient = [Double](repeating: 0, count: count)
+            let loss = zd.withUnsafeMutableBufferPointer { zp in
+                gradient.withUnsafeMutableBufferPointer { g in
+                    Double.logisticCrossEntropy(zp.baseAddress!, targets: t, gradient: g.baseAddress!, count: count)
+                }
+            }
+            XCTAssertEqual(loss, reference, accuracy: 1e-13 * reference)
+            for i in 0..<count {
+                let y = 1 / (1 + Foundation.exp(-z[i]))
+                XCTAssertEqual(zd[i], y, accuracy: 1e-15)
+                XCTAssertEqual(gradient[i], y - t[i], accuracy: 1e-15)
+            }
+            var zf = z.map { Float($0) }
+            let lossF = zf.withUnsafeMutableBufferPointer {
+                Float.logisticCrossEntropy($0.baseAddress!, targets: t.map { Float($0) }, gradient: nil, count: count)
+            }
+            XCTAssertEqual(lossF, reference, accuracy: 1e-5 * reference)
+        }
+    }
+
+    func testSoftmaxCrossEntropyAndHessian() {
+        let rows = 3, columns = 11
+        let z = samples(rows * columns, range: -20...20, seed: 6)
+        var t = samples(rows * columns, range: 0...1, seed: 7)
+        for r in 0..<rows { let s = t[(r * columns)..<((r + 1) * columns)].reduce(0, +); for j in 0..<columns { t[r * columns + j] /= s } }
+        var y = z
+        var gradient = [Double](repeating: 0, count: rows * columns)
+        let loss = y.withUnsafeMutableBufferPointer { yp in
+            gradient.withUnsafeMutableBufferPointer { Double.softmaxCrossEntropy(yp.baseAddress!, targets: t, gradient: $0.baseAddress!, rows: rows, columns: columns) }
+        }
+        var reference = 0.0
+        for r in 0..<rows {
+            let row = Array(z[(r * columns)..<((r + 1) * columns)])
+            let m = row.max()!
+            let lse = m + Foundation.log(row.map { Foundation.exp($0 - m) }.reduce(0, +))
+            for j in 0..<columns {
+                XCTAssertEqual(y[r * columns + j], Foundation.exp(row[j] - lse), accuracy: 1e-15)
+                XCTAssertEqual(gradient[r * columns + j], y[r * columns + j] - t[r * columns + j], accuracy: 1e-15)
+                reference -= t[r * columns + j] * (row[j] - lse)
+            }
+        }
+        XCTAssertEqual(loss, reference, accuracy: 1e-12)
+        // (diag(y) - y y') r against the explicit matrix.
+        let direction = samples(rows * columns, range: -1...1, seed: 8)
+        var product = direction
+        product.withUnsafeMutableBufferPointer { Double.multiplyBySoftmaxHessian($0.baseAddress!, probabilities: y, rows: rows, columns: columns) }
+        for r in 0..<rows {
+            for a in 0..<columns {
+                var expected = 0.0
+                for c in 0..<columns {
+                    let ya = y[r * columns + a], yc = y[r * columns + c]
+                    expected += ((a == c ? ya : 0) - ya * yc) * direction[r * columns + c]
+                }
+                XCTAssertEqual(product[r * columns + a], expected, accuracy: 1e-15)
+            }
+        }
+    }
+
+    func testBroadcastColumnSumsRowDotsAndScaling() {
+        for (rows, columns) in [(5, 37), (3, 3), (7, 64)] {
+            let m = samples(rows * columns, range: -1...1, seed: UInt64(rows * columns)).map { Float($0) }
+            var sums = [Float](repeating: 1, count: columns)
+            sums.withUnsafeMutableBufferPointer { Float.addColumnSums(of: m, rows: rows, columns: columns, scaledBy: 0.5, into: $0.baseAddress!) }
+            for j in 0..<columns {
+                let expected = 1 + 0.5 * (0..<rows).map { Double(m[$0 * columns + j]) }.reduce(0, +)
+                XCTAssertEqual(Double(sums[j]), expected, accuracy: 1e-5)
+            }
+            var dots = [Float](repeating: 0, count: rows)
+            dots.withUnsafeMutableBufferPointer { Float.addRowDots(m, m, rows: rows, columns: columns, into: $0.baseAddress!) }
+            for i in 0..<rows {
+                XCTAssertEqual(Double(dots[i]), (0..<columns).map { Double(m[i * columns + $0]) * Double(m[i * columns + $0]) }.reduce(0, +), accuracy: 1e-4)
+            }
+            var scaled = m
+            let scales = (0..<rows).map { Float($0) - 1 }
+            scaled.withUnsafeMutableBufferPointer { Float.scaleRows($0.baseAddress!, by: scales, rows: rows, columns: columns) }
+            for i in 0..<rows { for j in 0..<columns { XCTAssertEqual(scaled[i * columns + j], m[i * columns + j] * scales[i]) } }
+            var squared = [Float](repeating: 0, count: rows * columns)
+            squared.withUnsafeMutableBufferPointer { Float.square(m, into: $0.baseAddress!, count: rows * columns) }
+            XCTAssertEqual(squared, m.map { $0 * $0 })
+            var product = m
+            product.withUnsafeMutableBufferPointer { Float.multiply($0.baseAddress!, by: m, count: rows * columns) }
+            XCTAssertEqual(product, squared)
+            product.withUnsafeMutableBufferPointer { Float.addProduct($0.baseAddress!, m, m, count: rows * columns) }
+            XCTAssertEqual(product, squared.map { 2 * $0 })
+            let row = (0..<columns).map { Float($0) }
+            var broadcast = [Float](repeating: -1, count: rows * columns)
+            broadcast.withUnsafeMutableBufferPointer { Float.broadcastRow(row, into: $0.baseAddress!, rows: rows, columns: columns) }
+            XCTAssertEqual(broadcast, Array((0..<rows).map { _ in row }.joined()))
+            XCTAssertEqual(Float.squaredDifferenceSum(m, squared, count: rows * columns),
+                           zip(m, squared).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +), accuracy: 1e-4)
+        }
+    }
+}
