@@ -33,6 +33,14 @@ public final class QuadraticProblem<Scalar: BLASScalar>: HFObjective {
     /// up to rounding), and b with standard normal elements. Deterministic in `seed`.
     public static func random(dimension n: Int, conditionNumber: Double, seed: UInt64) -> QuadraticProblem {
         precondition(n >= 1 && conditionNumber >= 1, "need n >= 1 and condition number >= 1")
+        let eig = (0..<n).map { n == 1 ? 1 : powDouble(conditionNumber, Double($0) / Double(n - 1)) }
+        return random(eigenvalues: eig, seed: seed)
+    }
+
+    /// A random SPD matrix A = Q diag(eigenvalues) Q' (Q random orthogonal) and b ~ N(0, I).
+    public static func random(eigenvalues eig: [Double], seed: UInt64) -> QuadraticProblem {
+        let n = eig.count
+        precondition(n >= 1 && eig.allSatisfy { $0 > 0 && $0.isFinite }, "eigenvalues must be positive and finite")
         var g = SeededGenerator(seed: seed)
         // Q: Gram-Schmidt (twice, for orthogonality to rounding) on a Gaussian matrix, in Double.
         var q = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
@@ -47,7 +55,6 @@ public final class QuadraticProblem<Scalar: BLASScalar>: HFObjective {
             let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
             q[k] = v.map { $0 / norm }
         }
-        let eig = (0..<n).map { n == 1 ? 1 : powDouble(conditionNumber, Double($0) / Double(n - 1)) }
         var a = Matrix<Scalar>(rows: n, columns: n)
         for i in 0..<n { for j in 0...i {
             var s = 0.0
