@@ -12,8 +12,9 @@ import LinearAlgebra
 /// 1. Draw three points independently and uniformly in the square [m, 28 - m]^2, with the
 ///    margin `m = Recipe.margin`, from a generator seeded by (seed, case index) so every image
 ///    is reproducible on its own and the build can run in parallel.
-/// 2. The curve is the quadratic (a parabola, the smoothest polynomial) through the points in
-///    the order drawn, with chord-length parameters: P(0) = p0, P(t1) = p1, P(1) = p2, where
+/// 2. The points are ordered along the shortest path through them (the middle point is the
+///    vertex opposite the longest side of their triangle). The curve is the quadratic (a
+///    parabola, the smoothest polynomial) through them in that order, with chord-length parameters: P(0) = p0, P(t1) = p1, P(1) = p2, where
 ///    t1 = |p1 - p0| / (|p1 - p0| + |p2 - p1|), clamped to [0.25, 0.75] so that two nearly
 ///    coincident points cannot fling the curve far off the image. Parts of it may leave the
 ///    image, as strokes in the original do; they are clipped.
@@ -41,7 +42,7 @@ public enum Curves {
         /// Points are drawn in [margin, 28 - margin]^2 (pixels).
         public var margin: Double = 2.0
         /// Width of the round pen (pixels).
-        public var penWidth: Double = 1.5
+        public var penWidth: Double = 1.15
         /// Polyline vertices along the curve (64 keeps the chord error far below a pixel).
         public var samples: Int = 64
         public init() {}
@@ -54,6 +55,12 @@ public enum Curves {
         let span = Double(width) - 2 * recipe.margin
         var p = [(x: Double, y: Double)]()
         for _ in 0..<3 { p.append((recipe.margin + span * rng.uniform(), recipe.margin + span * rng.uniform())) }
+        // Visit the points along the shortest path: the middle one is the vertex opposite the
+        // triangle's longest side, so the curve bends once and never folds back on itself.
+        func length(_ i: Int, _ j: Int) -> Double { hypot(p[i].x - p[j].x, p[i].y - p[j].y) }
+        let opposite = [length(1, 2), length(0, 2), length(0, 1)]
+        let middle = opposite.indices.max { opposite[$0] < opposite[$1] }!
+        p.swapAt(1, middle)
         let d1 = hypot(p[1].x - p[0].x, p[1].y - p[0].y)
         let d2 = hypot(p[2].x - p[1].x, p[2].y - p[1].y)
         let t1 = d1 + d2 > 0 ? min(max(d1 / (d1 + d2), 0.25), 0.75) : 0.5
