@@ -30,7 +30,9 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .shapeMismatch(let f, let r): return "\(f): shape mismatch: \(r)"
         case .nonFinite(let f, let row, let col): return "\(f): row \(row), column \(col): value is not finite"
         case .notNumeric(let f, let row, let col, let text):
-            return "\(f): row \(row), column \(col): not a number: \"\(text.prefix(40))\""
+            // Control characters would break the one-line message.
+            let shown = String(text.prefix(40).map { $0.isNewline || $0.asciiValue.map { $0 < 32 } == true ? "?" : $0 })
+            return "\(f): row \(row), column \(col): not a number: \"\(shown)\""
         case .raggedRow(let f, let row, let e, let found):
             return "\(f): row \(row): \(found) columns, expected \(e)"
         case .unsupported(let f, let r): return "\(f): unsupported: \(r)"

@@ -70,6 +70,30 @@ enum FileBytes {
     }
 }
 
+extension FileBytes {
+    /// A gzip stream of `input` (one member); for writing test fixtures and exports.
+    static func gzip(_ input: [UInt8]) -> [UInt8] {
+        var stream = z_stream()
+        // 15 + 16: the largest window with a gzip header and trailer; memory level 8 is zlib's default.
+        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+                            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return [] }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))) + 32)
+        var input = input
+        let produced: Int = input.withUnsafeMutableBufferPointer { inp in
+            output.withUnsafeMutableBufferPointer { out in
+                stream.next_in = inp.baseAddress
+                stream.avail_in = UInt32(inp.count)
+                stream.next_out = out.baseAddress
+                stream.avail_out = UInt32(out.count)
+                _ = deflate(&stream, Z_FINISH)
+                return out.count - Int(stream.avail_out)
+            }
+        }
+        return Array(output[0..<produced])
+    }
+}
+
 /// Writes a file so that readers never see half of one (temporary file + rename). A copy of the
 /// same idea as Reporting's `AtomicFile`, which this target cannot import.
 enum AtomicWrite {

@@ -76,14 +76,14 @@ public enum PGM {
         guard data.count - i >= needed else {
             throw DatasetError.truncated(name, expectedBytes: i + needed, actualBytes: data.count)
         }
-        let scale = 1 / Float(maxValue)
+        let largest = Float(maxValue)
         var pixels = [Float](repeating: 0, count: width * height)
         for k in 0..<(width * height) {
             let v = bytesPerPixel == 1 ? Int(data[i + k]) : Int(data[i + 2 * k]) << 8 | Int(data[i + 2 * k + 1])
             guard v <= maxValue else {
                 throw DatasetError.malformed(name, reason: "pixel \(k + 1) has value \(v) above the largest grey value \(maxValue)")
             }
-            pixels[k] = Float(v) * scale
+            pixels[k] = Float(v) / largest
         }
         return GreyImage(width: width, height: height, pixels: pixels)
     }

@@ -182,8 +182,9 @@ public enum CSV {
         var columns = -1
         var rows = 0
         var first = true
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            // "\r\n" is one Character in Swift, so isNewline splits Windows lines too.
+            let line = rawLine
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
             let cells = line.split(separator: ",", omittingEmptySubsequences: false)
                 .map { $0.trimmingCharacters(in: .whitespaces) }
