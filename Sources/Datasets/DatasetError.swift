@@ -1,5 +1,7 @@
 /// Everything that can be wrong with input data, each naming the file and the problem, so the
 /// tool can print one line and exit non-zero (never a crash).
+///
+/// Rows and columns in messages are 1-based, as a person counts them in an editor.
 public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case missingFile(String)
     case unreadable(String, reason: String)
@@ -8,6 +10,14 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case malformed(String, reason: String)
     case shapeMismatch(String, reason: String)
     case nonFinite(String, row: Int, column: Int)
+    /// A cell that does not parse as a number (CSV).
+    case notNumeric(String, row: Int, column: Int, text: String)
+    /// A row with a different number of cells from the first data row (CSV).
+    case raggedRow(String, row: Int, expectedColumns: Int, foundColumns: Int)
+    /// An NPY element type or layout the reader does not take.
+    case unsupported(String, reason: String)
+    /// A data set name the loader does not know.
+    case unknownDataset(String)
 
     public var description: String {
         switch self {
@@ -19,6 +29,14 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .malformed(let f, let r): return "\(f): \(r)"
         case .shapeMismatch(let f, let r): return "\(f): shape mismatch: \(r)"
         case .nonFinite(let f, let row, let col): return "\(f): row \(row), column \(col): value is not finite"
+        case .notNumeric(let f, let row, let col, let text):
+            // Control characters would break the one-line message.
+            let shown = String(text.prefix(40).map { $0.isNewline || $0.asciiValue.map { $0 < 32 } == true ? "?" : $0 })
+            return "\(f): row \(row), column \(col): not a number: \"\(shown)\""
+        case .raggedRow(let f, let row, let e, let found):
+            return "\(f): row \(row): \(found) columns, expected \(e)"
+        case .unsupported(let f, let r): return "\(f): unsupported: \(r)"
+        case .unknownDataset(let n): return "\(n): unknown data set (expected mnist, curves, faces, or a .npy/.csv file)"
         }
     }
 }

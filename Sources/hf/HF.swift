@@ -10,6 +10,7 @@ struct HF: ParsableCommand {
         subcommands: [
             // Each subcommand lives in its own file.
             RosenbrockCommand.self,
+            DataCommand.self,
         ]
     )
 }
