@@ -46,6 +46,10 @@ final class ProblemTests: XCTestCase {
             let ref = 2 * (0..<8).reduce(0.0) { $0 + jac[$1][i] * jac[$1][j] }
             XCTAssertEqual(g[i][j], ref, accuracy: productTolerance * max(1, abs(ref)))
         } }
+        // Finite-difference products against the exact Hessian (central differences with
+        // eps ~ 1.5e-8 (1 + |x|): error ~ 1e-6 relative to entries of size 1000).
+        let fd = explicitMatrix(try p.curvature(.finiteDifference, at: Vector(x), cases: .all), dimension: 5)
+        for i in 0..<5 { for j in 0..<5 { XCTAssertEqual(fd[i][j], h[i][j], accuracy: 1e-5 * 1000) } }
         // At the minimizer the residuals vanish: G = H.
         let one = Vector<Double>([1, 1, 1, 1, 1])
         XCTAssertEqual(explicitMatrix(try p.curvature(.gaussNewton, at: one, cases: .all), dimension: 5),
@@ -104,9 +108,13 @@ final class ProblemTests: XCTestCase {
         try checkGradient(q, at: [0.1, 0.2, -0.3, 0.4, 0.5, -0.6])
         let star = choleskySolve(q.matrix, q.linearTerm.elements)
         XCTAssertLessThan(try q.evaluate(at: Vector(star), squaredGradientDiagonal: false).gradient.norm, 1e-10)
-        XCTAssertThrowsError(try q.curvature(.finiteDifference, at: Vector(star), cases: .all)) { error in
-            XCTAssertEqual(error as? ObjectiveError, .unsupportedCurvature(.finiteDifference, supported: q.supportedCurvatures))
+        let ls = LinearLeastSquaresProblem<Double>.synthetic(cases: 5, features: 2, seed: 1)
+        XCTAssertThrowsError(try ls.curvature(.finiteDifference, at: Vector(zeros: 2), cases: .all)) { error in
+            XCTAssertEqual(error as? ObjectiveError, .unsupportedCurvature(.finiteDifference, supported: ls.supportedCurvatures))
         }
+        // Finite differences of gradients reproduce A (a quadratic: only rounding, ~1e-8 relative).
+        let fd = explicitMatrix(try q.curvature(.finiteDifference, at: Vector(star), cases: .all), dimension: 6)
+        for i in 0..<6 { for j in 0..<6 { XCTAssertEqual(fd[i][j], q.matrix[i, j], accuracy: 1e-6 * 50) } }
         XCTAssertThrowsError(try q.evaluate(at: Vector(zeros: 5), squaredGradientDiagonal: false))
     }
 }

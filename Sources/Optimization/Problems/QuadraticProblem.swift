@@ -5,7 +5,8 @@ import LinearAlgebra
 ///
 /// Curvatures: `.hessian` and `.gaussNewton` are both A (writing A = LL', f is
 /// 1/2 |L'x - L^{-1}b|^2 + const, a least-squares problem whose Gauss-Newton matrix is LL' = A);
-/// `.fisher` is g g' at the linearization point (the single case's empirical Fisher).
+/// `.fisher` is g g' at the linearization point (the single case's empirical Fisher);
+/// `.finiteDifference` is A v by central differences of gradients.
 /// The squared-gradient diagonal is g * g elementwise.
 public final class QuadraticProblem<Scalar: BLASScalar>: HFObjective {
     /// A, n x n, row-major, symmetric.
@@ -15,7 +16,7 @@ public final class QuadraticProblem<Scalar: BLASScalar>: HFObjective {
 
     public var parameterCount: Int { linearTerm.count }
     public var caseCount: Int { 1 }
-    public var supportedCurvatures: [CurvatureKind] { [.gaussNewton, .hessian, .fisher] }
+    public var supportedCurvatures: [CurvatureKind] { [.gaussNewton, .hessian, .fisher, .finiteDifference] }
 
     /// - Precondition: A is n x n and symmetric, b has n elements.
     public init(matrix: Matrix<Scalar>, linearTerm: Vector<Scalar>) {
@@ -108,7 +109,7 @@ public final class QuadraticProblem<Scalar: BLASScalar>: HFObjective {
             let g = try evaluate(at: parameters, squaredGradientDiagonal: false).gradient
             return OuterProductCurvature(kind: .fisher, vector: g)
         case .finiteDifference:
-            throw ObjectiveError.unsupportedCurvature(kind, supported: supportedCurvatures)
+            return FiniteDifferenceCurvature(objective: self, parameters: parameters)
         }
     }
 }

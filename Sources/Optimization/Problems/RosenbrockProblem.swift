@@ -14,12 +14,13 @@ import LinearAlgebra
 ///   r_{2i+1} = 1 - x_i, so G = 2 J'J (positive semi-definite; equal to H at the minimizer,
 ///   where the residuals vanish).
 /// - `.fisher`: g g' (the single case's empirical Fisher).
+/// - `.finiteDifference`: H v by central differences of gradients (`FiniteDifferenceCurvature`).
 /// The squared-gradient diagonal is g * g.
 public final class RosenbrockProblem<Scalar: BLASScalar>: HFObjective {
     public let dimension: Int
     public var parameterCount: Int { dimension }
     public var caseCount: Int { 1 }
-    public var supportedCurvatures: [CurvatureKind] { [.gaussNewton, .hessian, .fisher] }
+    public var supportedCurvatures: [CurvatureKind] { [.gaussNewton, .hessian, .fisher, .finiteDifference] }
 
     public init(dimension: Int) {
         precondition(dimension >= 2, "Rosenbrock needs at least 2 dimensions (got \(dimension))")
@@ -111,7 +112,7 @@ public final class RosenbrockProblem<Scalar: BLASScalar>: HFObjective {
         case .fisher:
             return OuterProductCurvature(kind: .fisher, vector: try evaluate(at: parameters, squaredGradientDiagonal: false).gradient)
         case .finiteDifference:
-            throw ObjectiveError.unsupportedCurvature(kind, supported: supportedCurvatures)
+            return FiniteDifferenceCurvature(objective: self, parameters: parameters)
         }
     }
 }
