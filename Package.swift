@@ -10,6 +10,7 @@ import PackageDescription
 /// - NeuralNetworks: feed-forward nets, matched losses, backprop, R-op curvature products.
 /// - Datasets: IDX (MNIST), CURVES, FACES, NPY/CSV readers; mini-batches.
 /// - Reporting: run records, JSON lines, SVG plots, PNG images, tables, checkpoints.
+/// - Experiments: the paper's presets, training runs with run folders, resume, reports.
 /// - hf: the command-line tool (thin).
 // Release builds use SwiftPM's defaults (-O, whole-module): preconditions stay on, so shape
 // checks at every BLAS boundary hold in the shipped tool; hot loops use unsafe buffer pointers.
@@ -20,7 +21,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "hf", targets: ["hf"]),
-        .library(name: "HessianFree", targets: ["LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting"]),
+        .library(name: "HessianFree", targets: ["LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting", "Experiments"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,8 +36,10 @@ let package = Package(
         .target(name: "NeuralNetworks", dependencies: ["LinearAlgebra", "Optimization"], swiftSettings: optimize),
         .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib"], swiftSettings: optimize),
         .target(name: "Reporting", dependencies: ["LinearAlgebra", "CZlib"], swiftSettings: optimize),
+        .target(name: "Experiments", dependencies: ["LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting"],
+                swiftSettings: optimize),
         .executableTarget(name: "hf", dependencies: [
-            "LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting",
+            "LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting", "Experiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
@@ -44,7 +47,8 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Optimization", "LinearAlgebra"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "LinearAlgebra"]),
-        .testTarget(name: "CLITests", dependencies: ["hf"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "NeuralNetworks", "Optimization", "Datasets", "Reporting", "LinearAlgebra"]),
+        .testTarget(name: "CLITests", dependencies: ["hf", "Datasets", "Reporting", "LinearAlgebra"]),
     ],
     swiftLanguageModes: [.v6]
 )

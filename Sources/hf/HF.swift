@@ -9,6 +9,10 @@ struct HF: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             // Each subcommand lives in its own file.
+            DemoCommand.self,
+            TrainCommand.self,
+            EvaluateCommand.self,
+            ReportCommand.self,
             RosenbrockCommand.self,
             DataCommand.self,
         ]

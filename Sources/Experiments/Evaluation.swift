@@ -1,0 +1,90 @@
+import Foundation
+import LinearAlgebra
+import NeuralNetworks
+import Datasets
+import Reporting
+
+/// A trained network read back from a run folder or its checkpoint folder.
+public struct SavedModel {
+    public let configuration: ExperimentConfiguration
+    public let network: NeuralNetwork<Float>
+    public let iteration: Int
+
+    /// Reads `folder`: a run folder (with config.json and checkpoint/) or its checkpoint/.
+    public static func read(from folder: URL) throws -> SavedModel {
+        var runURL = folder
+        if !FileManager.default.fileExists(atPath: RunFolder(folder).configuration.path),
+           FileManager.default.fileExists(atPath: RunFolder(folder.deletingLastPathComponent()).configuration.path) {
+            runURL = folder.deletingLastPathComponent()
+        }
+        let run = RunFolder(runURL)
+        guard FileManager.default.fileExists(atPath: run.configuration.path) else {
+            throw ExperimentError.unreadableRun("\(folder.path): not a run folder (no config.json)")
+        }
+        let configuration: ExperimentConfiguration
+        do { configuration = try run.readConfiguration(ExperimentConfiguration.self) }
+        catch { throw ExperimentError.unreadableRun("\(run.configuration.path): \(error)") }
+        let checkpoint: Checkpoint<TrainingCheckpointState>
+        do { checkpoint = try Checkpoint<TrainingCheckpointState>.read(from: run.checkpoint) }
+        catch { throw ExperimentError.unreadableRun("\(run.checkpoint.path): \(error)") }
+        let theta = try TrainingRun.parametersVector(from: checkpoint.parameters, layout: configuration.architecture.layout,
+                                                     file: run.checkpoint.path)
+        let network = try NeuralNetwork(architecture: configuration.architecture, parameters: theta)
+        return SavedModel(configuration: configuration, network: network, iteration: checkpoint.optimizerState.iteration)
+    }
+
+    /// Loss and errors on inputs and targets (targets = inputs for an auto-encoder).
+    public func metrics(inputs: Matrix<Float>, targets: Matrix<Float>?, chunkSize: Int = 5000) throws -> NetworkMetrics {
+        let t = targets ?? inputs
+        guard inputs.columns == network.architecture.inputSize else {
+            throw ExperimentError.invalid("the network takes \(network.architecture.inputSize) values per case, the data have \(inputs.columns)")
+        }
+        guard t.columns == network.architecture.outputSize, t.rows == inputs.rows else {
+            throw ExperimentError.invalid("the network gives \(network.architecture.outputSize) outputs per case, the targets are \(t.rows)x\(t.columns) for \(inputs.rows) cases")
+        }
+        return try network.metrics(inputs: inputs, targets: t, chunkSize: chunkSize)
+    }
+}
+
+/// Builds the report of several runs: Table 2's layout, Figure 2's error-vs-time plot, the
+/// other plots and `index.html`, plus the first run's `reconstructions.png`.
+public enum RunReport {
+    public static func write(runs folders: [URL], to directory: URL) throws -> [URL] {
+        guard !folders.isEmpty else { throw ExperimentError.invalid("no run folders given") }
+        var runs: [RunMetrics] = [], summaries: [RunSummary] = []
+        var names = Set<String>()
+        var picture: URL?
+        for url in folders {
+            let folder = RunFolder(url)
+            guard FileManager.default.fileExists(atPath: folder.configuration.path) else {
+                throw ExperimentError.unreadableRun("\(url.path): not a run folder (no config.json)")
+            }
+            let c: ExperimentConfiguration
+            do { c = try folder.readConfiguration(ExperimentConfiguration.self) }
+            catch { throw ExperimentError.unreadableRun("\(folder.configuration.path): \(error)") }
+            let records: [MetricsRecord]
+            do { records = try folder.readMetrics() }
+            catch { throw ExperimentError.unreadableRun("\(folder.metrics.path): \(error)") }
+            var name = url.standardizedFileURL.lastPathComponent
+            var k = 2
+            while names.contains(name) { name = "\(url.lastPathComponent)-\(k)"; k += 1 }
+            names.insert(name)
+            runs.append(RunMetrics(name: name, records: records))
+            let initialization: String
+            switch c.initialization {
+            case .sparse: initialization = "RAND (sparse)"
+            case .dense: initialization = "RAND (dense)"
+            }
+            summaries.append(RunSummary(name: name, dataSet: c.data.dataset.uppercased(), initialization: initialization,
+                                        optimizer: c.optimizer.rawValue.uppercased(), weightCost: c.weightCost, records: records))
+            let png = url.appendingPathComponent(ReportWriter.reconstructionsFileName)
+            if picture == nil, FileManager.default.fileExists(atPath: png.path) { picture = png }
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if let picture {
+            let data = try Data(contentsOf: picture)
+            try AtomicFile.write(data, to: directory.appendingPathComponent(ReportWriter.reconstructionsFileName))
+        }
+        return try ReportWriter.write(title: "Hessian-free runs", runs: runs, summaries: summaries, to: directory)
+    }
+}

@@ -1,0 +1,305 @@
+import ArgumentParser
+import Foundation
+import Datasets
+import Experiments
+import LinearAlgebra
+import NeuralNetworks
+import Optimization
+import Reporting
+
+/// Console output of the tool: results to stdout, progress and errors to stderr.
+enum Console {
+    static func error(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    /// One line to stdout, unbuffered (progress must show at once, also through a pipe).
+    static func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+
+    /// Runs `body`, turning the library's typed errors into one line on stderr and exit code 1.
+    static func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() }
+        catch let e as ExitCode { throw e }
+        catch let e as ValidationError { throw e }
+        catch let e as CleanExit { throw e }
+        catch {
+            Console.error("hf: error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// Installs SIGINT/SIGTERM handlers that ask the run to stop at the next iteration boundary
+/// (it then writes a checkpoint); a second signal exits at once, leaving the last checkpoint.
+final class SignalStopper {
+    private var sources: [DispatchSourceSignal] = []
+    let flag = StopFlag()
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [flag] in
+                if flag.isRequested {
+                    Console.error("hf: stopping now (the last checkpoint is kept)")
+                    exit(130)
+                }
+                Console.error("\nhf: stopping after this iteration and writing a checkpoint (signal again to quit now)")
+                flag.request()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
+
+/// Options shared by the commands that read data.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Folder with the source data (mnist/, att_faces/). Default: $HF_DATA_DIR, else ../shared/data.")
+    var dataDir: String?
+
+    @Option(help: "Folder for generated data (CURVES, FACES). Default: $HF_CACHE_DIR, else ~/.cache/hessianfree.")
+    var cacheDir: String?
+
+    var locations: DataLocations { DataLocations.resolve(dataDirectory: dataDir, cacheDirectory: cacheDir) }
+}
+
+/// How a run reports progress on the terminal.
+struct ProgressPrinter {
+    var quiet: Bool
+    var json: Bool
+
+    func handle(_ event: TrainingEvent) {
+        switch event {
+        case .message(let m):
+            if !quiet { Console.error("hf: \(m)") }
+        case .iteration(let r):
+            if json {
+                if let line = try? MetricsLog.line(for: r) { Console.line(line) }
+            } else if !quiet {
+                Console.line(ProgressLine.format(r))
+            }
+        case .checkpoint(let i):
+            if !quiet && !json { Console.error("hf: checkpoint at iteration \(i)") }
+        }
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a network with Hessian-free optimization; writes a run folder that can be resumed.",
+        discussion: """
+        Presets reproduce Table 1 of Martens (2010): curves, mnist, faces, and the l2 variants \
+        mnist-l2 and faces-l2. Every setting can be overridden by a flag. The run folder holds \
+        config.json, metrics.jsonl, checkpoint/ and reconstructions.png; `hf train --resume DIR` \
+        continues it, `hf report DIR --out R` draws it.
+        """)
+
+    @Option(help: "One of: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String?
+
+    @Option(name: .customLong("resume"), help: "Continue the run in this folder from its last checkpoint.")
+    var resumeFolder: String?
+
+    @Option(help: "Run folder (default runs/<preset>-<timestamp>).")
+    var out: String?
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: "Training inputs (.npy or .csv) for your own data.")
+    var data: String?
+    @Option(help: "Training targets (.npy or .csv); without them the net is an auto-encoder.")
+    var targets: String?
+    @Option(help: "Test inputs (.npy or .csv).")
+    var testData: String?
+    @Option(help: "Test targets (.npy or .csv).")
+    var testTargets: String?
+    @Option(help: "Divide your files' values by this number (e.g. 255).")
+    var scale: Float?
+
+    @Option(help: "Layer sizes, input to output, e.g. 784-1000-500-250-30 (with --mirror: the encoder).")
+    var layers: String?
+    @Flag(help: "Mirror --layers into a symmetric auto-encoder.")
+    var mirror = false
+    @Option(help: "Activation of every layer, comma-separated (logistic, tanh, linear, relu, softmax).")
+    var activations: String?
+    @Option(help: "Hidden-unit activation (default logistic).")
+    var hidden: Activation?
+    @Option(help: "Code-layer activation with --mirror (default linear).")
+    var code: Activation?
+    @Option(help: "Output activation (default: logistic, or linear for FACES).")
+    var output: Activation?
+
+    @Option(help: "Initialization: sparse (Martens, 15 connections) or dense.")
+    var initialization: String?
+    @Option(help: "Seed of the initialization.")
+    var seed: UInt64?
+    @Option(help: "l2 weight cost c: objective = mean loss + c/2 |theta|^2 (Martens' code: 2e-5).")
+    var weightCost: Double?
+    @Flag(help: "Leave biases out of the weight cost.")
+    var noBiasWeightCost = false
+
+    @Option(help: "Curvature matrix: gauss-newton, hessian, fisher or finite-difference.")
+    var curvature: CurvatureKind?
+    @Option(help: "Curvature mini-batch size K (fixed).")
+    var batchSize: Int?
+    @Option(help: "Maximum CG iterations per HF iteration (250).")
+    var maxCgIterations: Int?
+    @Option(help: "Initial damping lambda (45).")
+    var initialLambda: Double?
+    @Option(help: "Lower bound for lambda (0: none, as in Martens' code).")
+    var lambdaFloor: Double?
+    @Option(help: "Warm-start decay of the previous CG solution (0.95; 0 = cold start).")
+    var warmStartDecay: Double?
+    @Flag(help: "Turn the diagonal preconditioner off.")
+    var noPreconditioner = false
+    @Flag(help: "Turn CG-iterate backtracking off.")
+    var noBacktracking = false
+    @Flag(help: "Turn the line search after CG off.")
+    var noLineSearch = false
+    @Flag(help: "Keep lambda fixed (no Levenberg-Marquardt adjustment).")
+    var noDamping = false
+    @Option(help: "CG stopping rule: relative-progress (Martens) or residual.")
+    var cgStopping: ConjugateGradientStoppingRule?
+
+    @Option(help: "Stop after this many HF iterations in total.")
+    var maxIterations: Int?
+    @Option(help: "Stop this invocation after this many seconds.")
+    var timeLimit: Double?
+    @Option(help: "Compute train/test errors every N iterations (1).")
+    var evaluationInterval: Int?
+    @Option(help: "Write a checkpoint every N iterations (5).")
+    var checkpointInterval: Int?
+    @Option(help: "Cases per chunk of full-data passes (5000).")
+    var chunkSize: Int?
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print nothing but errors.")
+    var quiet = false
+    @Flag(help: "Print one JSON object per iteration on stdout.")
+    var json = false
+
+    func validate() throws {
+        if resumeFolder != nil {
+            let changed: [Any?] = [preset, data, layers, activations, seed, weightCost, curvature, batchSize, initialLambda]
+            if changed.contains(where: { $0 != nil }) {
+                throw ValidationError("--resume continues a run as configured; only --max-iterations, --time-limit, --quiet, --json and data locations may be given")
+            }
+        } else if preset == nil && data == nil {
+            throw ValidationError("give --preset (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))) or --data FILE")
+        }
+        if let p = preset, Preset(rawValue: p) == nil {
+            throw ValidationError("unknown preset '\(p)'; choose one of \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if preset != nil && data != nil { throw ValidationError("--preset and --data exclude each other") }
+        if data == nil && (targets != nil || testData != nil || testTargets != nil) {
+            throw ValidationError("--targets, --test-data and --test-targets need --data")
+        }
+    }
+
+    /// The configuration the flags describe.
+    func resolvedConfiguration() throws -> ExperimentConfiguration {
+        var c: ExperimentConfiguration
+        if let p = preset.flatMap(Preset.init(rawValue:)) {
+            c = p.configuration()
+        } else {
+            guard let layers else { throw ValidationError("--data needs --layers (e.g. --layers 784-100-30 --mirror)") }
+            let data = DataSpecification(dataset: "files", trainInputs: data, trainTargets: targets, testInputs: testData,
+                                         testTargets: testTargets, divideBy: scale)
+            var hf = HessianFreeConfiguration()
+            hf.curvatureBatches = .fullData
+            c = ExperimentConfiguration(preset: "custom", data: data, architecture: try parseArchitecture(layers),
+                                        hessianFree: hf)
+        }
+        if preset != nil, layers != nil || activations != nil || hidden != nil || code != nil || output != nil {
+            c.architecture = try parseArchitecture(layers ?? c.architecture.layerSizes.map(String.init).joined(separator: "-"),
+                                                   defaultOutput: c.architecture.activations.last!)
+        }
+        if let i = initialization {
+            switch i {
+            case "sparse": c.initialization = .martens
+            case "dense": c.initialization = .dense(scale: 1)
+            default: throw ValidationError("--initialization must be sparse or dense, got '\(i)'")
+            }
+        }
+        if let s = seed { c.seed = s }
+        if let w = weightCost { c.weightCost = w; c.hessianFree.weightCost = w }
+        if noBiasWeightCost { c.weightCostOnBiases = false }
+        if let k = curvature { c.hessianFree.curvature = k }
+        if let k = batchSize {
+            guard k > 0 else { throw ValidationError("--batch-size must be positive, got \(k)") }
+            c.hessianFree.curvatureBatches = .fixed(size: k)
+        }
+        if let m = maxCgIterations { c.hessianFree.conjugateGradient.maximumIterations = m }
+        if let l = initialLambda { c.hessianFree.initialLambda = l }
+        if let l = lambdaFloor { c.hessianFree.lambdaFloor = l }
+        if let d = warmStartDecay { c.hessianFree.warmStartDecay = d }
+        if noPreconditioner { c.hessianFree.preconditioner = false }
+        if noBacktracking { c.hessianFree.backtracking = false }
+        if noLineSearch { c.hessianFree.lineSearch = false }
+        if noDamping { c.hessianFree.adaptiveDamping = false }
+        if let r = cgStopping { c.hessianFree.conjugateGradient.stoppingRule = r }
+        if let m = maxIterations { c.maximumIterations = m }
+        if let t = timeLimit { c.timeLimitSeconds = t }
+        if let e = evaluationInterval { c.evaluationInterval = e }
+        if let k = checkpointInterval { c.checkpointInterval = k }
+        if let s = chunkSize { c.chunkSize = s }
+        try c.validate()
+        return c
+    }
+
+    func parseArchitecture(_ text: String, defaultOutput: Activation = .logistic) throws -> NetworkArchitecture {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let sizes = parts.compactMap { Int($0) }
+        guard sizes.count == parts.count, sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--layers must be positive sizes joined by '-', e.g. 784-1000-500-250-30; got '\(text)'")
+        }
+        if let list = activations {
+            let names = list.split(separator: ",").map(String.init)
+            let acts = try names.map { n -> Activation in
+                guard let a = Activation(rawValue: n) else { throw ValidationError("unknown activation '\(n)' in --activations") }
+                return a
+            }
+            let full = mirror ? sizes + sizes.dropLast().reversed() : sizes
+            guard acts.count == full.count - 1 else {
+                throw ValidationError("--activations lists \(acts.count) activations for \(full.count - 1) layers")
+            }
+            return try NetworkArchitecture(layerSizes: full, activations: acts)
+        }
+        let h = hidden ?? .logistic, o = output ?? defaultOutput
+        if mirror {
+            return try Preset.autoencoder(encoder: sizes, hidden: h, code: code ?? .linear, output: o)
+        }
+        let acts = Array(repeating: h, count: sizes.count - 2) + [o]
+        return try NetworkArchitecture(layerSizes: sizes, activations: acts)
+    }
+
+    static func defaultFolder(name: String) -> URL {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return URL(fileURLWithPath: "runs/\(name)-\(f.string(from: Date()))")
+    }
+
+    func run() throws {
+        BLASThreads.set(threads ?? 0)
+        let printer = ProgressPrinter(quiet: quiet, json: json)
+        let stopper = SignalStopper()
+        try Console.reportingErrors {
+            let run: TrainingRun
+            if let folder = resumeFolder {
+                run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
+                                             maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
+                                             events: printer.handle)
+            } else {
+                let c = try resolvedConfiguration()
+                let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset)
+                run = try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle)
+                printer.handle(.message("run folder \(folder.path); \(c.architecture.layerSizes.map(String.init).joined(separator: "-")), \(c.architecture.layout.parameterCount) parameters"))
+            }
+            if !quiet && !json { Console.line(ProgressLine.header()) }
+            let outcome = try run.run(stop: stopper.flag, events: printer.handle)
+            printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
+                                           outcome.stopReason, outcome.iterations, outcome.seconds, run.folder.url.path)))
+        }
+    }
+}
