@@ -15,7 +15,8 @@ import LinearAlgebra
 ///    `baseSide` = 92, the image width, the largest window (s = 1.4, side 65.7 pixels) covers
 ///    the face from brow to chin and fits inside the image at every angle (its half-diagonal,
 ///    46.5, exceeds the half-width 46 by half a pixel at 45 degrees; such points take the
-///    nearest edge value). A positive angle turns the face counter-clockwise in the output.
+///    nearest edge value). A positive angle turns the face clockwise as displayed (row 0 at
+///    the top): at +90 degrees the right side of the source image is at the bottom.
 /// 3. Subsampling: each output pixel is the mean of a 3x3 grid of bilinear samples spread over
 ///    its footprint in the source (a box filter), so the 2-3.7x reduction does not alias.
 /// 4. Order: by person (s1..s40), then image (1..10), then angle (ascending), then scale
@@ -91,7 +92,7 @@ public enum Faces {
         let window = recipe.baseSide / scale
         let theta = angleDegrees * Double.pi / 180
         // Output (u, v) in [-1/2, 1/2]^2 maps to source centre + window * R(theta) (u, v), with
-        // y pointing down in both; R turns the face counter-clockwise as seen in the output.
+        // y pointing down in both; at +90 degrees output row v samples source column v.
         let cosT = cos(theta), sinT = sin(theta)
         let k = recipe.supersampling
         let weight = 1 / Double(k * k)

@@ -89,6 +89,8 @@ struct DataCommand: ParsableCommand {
         var columns: Int = 10
         @Option(help: "Magnification of each pixel.")
         var zoom: Int = 2
+        @Option(help: "Show consecutive cases from this index (default: evenly spaced over the split).")
+        var first: Int?
 
         func run() throws {
             guard count > 0, columns > 0, zoom > 0, zoom <= 16 else {
@@ -101,9 +103,12 @@ struct DataCommand: ParsableCommand {
             guard let w = dataset.imageWidth, let h = dataset.imageHeight else {
                 throw ValidationError("\(dataset.name) has no image shape to show")
             }
-            let n = min(count, m.rows)
-            // Evenly spaced cases, so FACES shows several people, angles and scales.
-            let picks = (0..<n).map { $0 * m.rows / n }
+            if let first, first < 0 || first >= m.rows {
+                throw ValidationError("--first must be in 0..<\(m.rows)")
+            }
+            let n = min(count, m.rows - (first ?? 0))
+            // Evenly spaced cases by default, so FACES shows several people, angles and scales.
+            let picks = first.map { f in Array(f..<(f + n)) } ?? (0..<n).map { $0 * m.rows / n }
             let examples = MinibatchSchedule.gather(m, rows: picks[...])
             // Images in [0, 1] keep their grey levels; normalised data (FACES) is stretched to
             // its shown range.
