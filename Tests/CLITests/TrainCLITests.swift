@@ -1,0 +1,99 @@
+import XCTest
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Datasets
+import LinearAlgebra
+
+/// `hf train`, `resume`, `evaluate`, `report`, `rosenbrock` and the error paths, as a user runs them.
+final class TrainCLITests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("hf-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 9)
+        for (name, rows) in [("train.npy", 200), ("test.npy", 50)] {
+            let values = (0..<(rows * 16)).map { _ in Float(g.uniform() < 0.3 ? 1 : 0) }
+            try NPY.write(Matrix(rows: rows, columns: 16, elements: values), to: directory.appendingPathComponent(name))
+        }
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    func trainArguments(out: String, iterations: Int) -> [String] {
+        ["train", "--data", path("train.npy"), "--test-data", path("test.npy"), "--layers", "16-8-3", "--mirror",
+         "--initial-lambda", "1", "--max-iterations", String(iterations), "--checkpoint-interval", "2", "--out", out]
+    }
+
+    func testTrainResumeEvaluateAndReport() throws {
+        let straight = path("straight"), resumed = path("resumed")
+        let a = try CLITests.run(trainArguments(out: straight, iterations: 6) + ["--json"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let lines = a.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 6, "one JSON object per iteration with --json")
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        for key in ["iteration", "seconds", "train_loss", "train_error", "test_error", "lambda", "rho", "cg_iterations",
+                    "cg_chosen", "gradient_evaluations", "curvature_products", "gflops"] {
+            XCTAssertNotNil(first[key], key)
+        }
+        XCTAssertEqual(try CLITests.run(trainArguments(out: resumed, iterations: 3) + ["--quiet"]).status, 0)
+        let r = try CLITests.run(["train", "--resume", resumed, "--max-iterations", "6", "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ma = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let mb = try String(contentsOfFile: resumed + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        func losses(_ m: [Substring]) throws -> [Double] {
+            try m.map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["train_loss"] as! Double }
+        }
+        XCTAssertEqual(try losses(ma), try losses(mb), "resumed trajectory equals the uninterrupted one")
+
+        let e = try CLITests.run(["evaluate", "--checkpoint", straight, "--data", path("test.npy"), "--json"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertTrue(e.stdout.contains("reconstruction_error"), e.stdout)
+
+        let report = path("report")
+        let rep = try CLITests.run(["report", straight, resumed, "--out", report])
+        XCTAssertEqual(rep.status, 0, rep.stderr)
+        let svg = try Data(contentsOf: URL(fileURLWithPath: report + "/error-vs-time.svg"))
+        XCTAssertTrue(XMLParser(data: svg).parse(), "the SVG parses as XML")
+        let png = try Data(contentsOf: URL(fileURLWithPath: report + "/reconstructions.png"))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/index.html"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/table.md"))
+    }
+
+    func testBadInputGivesOneLineErrorsAndNonZeroExit() throws {
+        let cases: [([String], String)] = [
+            (["train", "--preset", "nope"], "unknown preset"),
+            (["train"], "--preset"),
+            (["train", "--data", path("missing.npy"), "--layers", "16-4", "--out", path("m")], "missing.npy"),
+            (["train", "--data", path("train.npy"), "--layers", "16-x-4", "--out", path("m2")], "--layers"),
+            (["train", "--data", path("train.npy"), "--layers", "20-4", "--mirror", "--out", path("m3")], "20 units"),
+            (["train", "--data", path("train.npy"), "--layers", "16-4", "--mirror", "--weight-cost", "-1", "--out", path("m4")], "weight-cost"),
+            (["train", "--resume", path("not-a-run")], "not a run folder"),
+            (["evaluate", "--checkpoint", path("not-a-run")], "not a run folder"),
+            (["report", path("not-a-run"), "--out", path("r")], "not a run folder"),
+            (["data", "summary", "--dataset", "mnist", "--data-dir", path("empty")], "mnist"),
+        ]
+        for (arguments, expected) in cases {
+            let r = try CLITests.run(arguments)
+            XCTAssertNotEqual(r.status, 0, "\(arguments)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(arguments): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), "\(arguments) crashed: \(r.stderr)")
+        }
+        // A failed train leaves no half-made run folder behind.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("m3") + "/config.json"))
+    }
+
+    func testRosenbrockJSON() throws {
+        let r = try CLITests.run(["rosenbrock", "--dimension", "2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let hf = object["hf"] as! [String: Any]
+        XCTAssertLessThan(hf["final_value"] as! Double, 1e-10)
+        XCTAssertLessThanOrEqual(hf["iterations"] as! Int, 100)
+        XCTAssertNotNil(object["gradient_descent"])
+    }
+}
