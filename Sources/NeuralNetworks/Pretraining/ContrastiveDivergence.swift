@@ -119,6 +119,8 @@ public struct ContrastiveDivergence<Scalar: BLASScalar>: Sendable {
     }
 
     /// One epoch of CD-1 over `data` (`cases x visibleCount`, row-major).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func trainEpoch(_ state: inout RBMTrainingState<Scalar>, data: Matrix<Scalar>,
                            layer: Int = 0, layers: Int = 1) -> RBMEpochRecord {
         let start = ContinuousClock.now

@@ -71,6 +71,8 @@ public struct RestrictedBoltzmannMachine<Scalar: BLASScalar>: Sendable, Equatabl
 
     /// The hidden means given visible data (`cases x visibleCount`) into `hidden`
     /// (`cases x hiddenCount`): logistic(v W + c) for binary units, v W + c for linear ones.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func hiddenMeans(_ visible: MatrixView<Scalar>, into hidden: MutableMatrixView<Scalar>) {
         precondition(visible.columns == visibleCount, "visible data has \(visible.columns) columns, RBM has \(visibleCount) visible units")
         precondition(hidden.rows == visible.rows && hidden.columns == hiddenCount,
@@ -82,6 +84,8 @@ public struct RestrictedBoltzmannMachine<Scalar: BLASScalar>: Sendable, Equatabl
 
     /// The visible means given hidden states (`cases x hiddenCount`) into `visible`
     /// (`cases x visibleCount`): logistic(h W' + b) for binary units, h W' + b for Gaussian.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func visibleMeans(_ hidden: MatrixView<Scalar>, into visible: MutableMatrixView<Scalar>) {
         precondition(hidden.columns == hiddenCount, "hidden states have \(hidden.columns) columns, RBM has \(hiddenCount) hidden units")
         precondition(visible.rows == hidden.rows && visible.columns == visibleCount,
@@ -93,6 +97,8 @@ public struct RestrictedBoltzmannMachine<Scalar: BLASScalar>: Sendable, Equatabl
 
     /// Hidden means for a whole data set (`cases x visibleCount` -> `cases x hiddenCount`):
     /// the data the next RBM of a stack is trained on. Works in blocks of `blockRows` cases.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func hiddenMeans(_ data: Matrix<Scalar>, blockRows: Int = 1000) -> Matrix<Scalar> {
         precondition(blockRows > 0)
         var out = Matrix<Scalar>(rows: data.rows, columns: hiddenCount)
@@ -111,6 +117,8 @@ public struct RestrictedBoltzmannMachine<Scalar: BLASScalar>: Sendable, Equatabl
 
     /// Mean over cases of the squared reconstruction error sum_i (v_i - v'_i)^2 of the
     /// deterministic up-down pass v -> hidden means -> visible means.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func reconstructionError(_ data: Matrix<Scalar>) -> Double {
         precondition(data.columns == visibleCount && data.rows > 0, "data must be cases x \(visibleCount), got \(data.rows)x\(data.columns)")
         let hidden = hiddenMeans(data)

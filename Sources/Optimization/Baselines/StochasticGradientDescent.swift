@@ -207,26 +207,9 @@ public struct Adam<Scalar: BLASScalar>: FirstOrderOptimizer {
         let (b1, b2) = (configuration.beta1, configuration.beta2)
         s.beta1Power *= b1
         s.beta2Power *= b2
-        // Bias corrections 1 - beta^t, then theta -= alpha * mHat / (sqrt(vHat) + epsilon).
-        let c1 = Scalar(1 / (1 - s.beta1Power)), c2 = Scalar(1 / (1 - s.beta2Power))
-        let (sb1, sb2, eps, a) = (Scalar(b1), Scalar(b2), Scalar(configuration.epsilon), Scalar(alpha))
-        var squaredStep = 0.0
-        let n = s.parameters.count
-        e.gradient.elements.withUnsafeBufferPointer { g in
-            s.firstMoment.elements.withUnsafeMutableBufferPointer { m in
-                s.secondMoment.elements.withUnsafeMutableBufferPointer { v in
-                    s.parameters.elements.withUnsafeMutableBufferPointer { x in
-                        for i in 0..<n {
-                            m[i] = sb1 * m[i] + (1 - sb1) * g[i]
-                            v[i] = sb2 * v[i] + (1 - sb2) * g[i] * g[i]
-                            let update = a * (m[i] * c1) / ((v[i] * c2).squareRoot() + eps)
-                            x[i] -= update
-                            squaredStep += Double(update) * Double(update)
-                        }
-                    }
-                }
-            }
-        }
+        let squaredStep = adamUpdate(parameters: &s.parameters, firstMoment: &s.firstMoment, secondMoment: &s.secondMoment,
+                                     gradient: e.gradient, learningRate: alpha, beta1: b1, beta2: b2,
+                                     epsilon: configuration.epsilon, beta1Power: s.beta1Power, beta2Power: s.beta2Power)
         s.iteration += 1
         let record = FirstOrderRecord(
             iteration: s.iteration, epoch: Double(s.counts.casesEvaluated) / Double(objective.caseCount),
@@ -236,4 +219,38 @@ public struct Adam<Scalar: BLASScalar>: FirstOrderOptimizer {
             batchCases: cases.count(of: objective.caseCount), lineSearch: nil, seconds: secondsSince(start))
         return (s, record)
     }
+}
+
+/// Kingma & Ba's update, in place: m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2,
+/// theta -= alpha (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + epsilon). Returns the
+/// squared norm of the step.
+// @_specialize: the generic entry jumps to a Float or Double body instead of making protocol
+// witness calls per parameter.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func adamUpdate<Scalar: BLASScalar>(parameters: inout Vector<Scalar>, firstMoment: inout Vector<Scalar>,
+                                    secondMoment: inout Vector<Scalar>, gradient: Vector<Scalar>,
+                                    learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
+                                    beta1Power: Double, beta2Power: Double) -> Double {
+    let n = parameters.count
+    precondition(firstMoment.count == n && secondMoment.count == n && gradient.count == n, "Adam vectors differ in length")
+    let c1 = Scalar(1 / (1 - beta1Power)), c2 = Scalar(1 / (1 - beta2Power))
+    let (sb1, sb2, eps, a) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(learningRate))
+    var squaredStep = 0.0
+    gradient.elements.withUnsafeBufferPointer { g in
+        firstMoment.elements.withUnsafeMutableBufferPointer { m in
+            secondMoment.elements.withUnsafeMutableBufferPointer { v in
+                parameters.elements.withUnsafeMutableBufferPointer { x in
+                    for i in 0..<n {
+                        m[i] = sb1 * m[i] + (1 - sb1) * g[i]
+                        v[i] = sb2 * v[i] + (1 - sb2) * g[i] * g[i]
+                        let update = a * (m[i] * c1) / ((v[i] * c2).squareRoot() + eps)
+                        x[i] -= update
+                        squaredStep += Double(update) * Double(update)
+                    }
+                }
+            }
+        }
+    }
+    return squaredStep
 }
