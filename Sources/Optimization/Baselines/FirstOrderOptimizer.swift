@@ -55,6 +55,14 @@ public protocol FirstOrderState<Scalar>: Codable, Sendable, Equatable {
     var parameters: Vector<Scalar> { get }
     /// Steps completed.
     var iteration: Int { get }
+    /// True when further steps cannot move the parameters (a line-search method failed
+    /// repeatedly from steepest descent, or the gradient is zero): the caller should stop.
+    var stalled: Bool { get }
+}
+
+extension FirstOrderState {
+    /// Stochastic methods always take a step.
+    public var stalled: Bool { false }
 }
 
 /// A first-order or quasi-Newton baseline: `step` maps (state, objective) to (new state,

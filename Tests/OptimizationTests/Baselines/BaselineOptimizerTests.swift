@@ -323,3 +323,57 @@ final class BaselineCheckpointTests: XCTestCase {
                                         objective: .rosenbrock(dimension: 8), start: start, first: 6, second: 6)
     }
 }
+
+/// f(x) = 1/2 sum_i d_i (x_i - c_i)^2 in Float, d_i from 1 to 50: exercises the Float paths
+/// (step scalars converted to Float, Float dot products accumulated in Double).
+final class FloatQuadratic: StochasticObjective {
+    typealias Scalar = Float
+    let curvatures: [Float] = (0..<12).map { 1 + 49 * Float($0) / 11 }
+    let minimizer: [Float] = (0..<12).map { Float($0 % 5) - 2 }
+    var parameterCount: Int { 12 }
+    var caseCount: Int { 1 }
+    var supportedCurvatures: [CurvatureKind] { [] }
+    func valueAndGradient(at parameters: Vector<Float>, cases: CaseSelection) throws -> (value: Double, gradient: Vector<Float>) {
+        var f = 0.0
+        var g = [Float](repeating: 0, count: 12)
+        for i in 0..<12 {
+            let r = parameters[i] - minimizer[i]
+            f += 0.5 * Double(curvatures[i]) * Double(r) * Double(r)
+            g[i] = curvatures[i] * r
+        }
+        return (f, Vector(g))
+    }
+    func evaluate(at parameters: Vector<Float>, squaredGradientDiagonal: Bool) throws -> Evaluation<Float> {
+        let (f, g) = try valueAndGradient(at: parameters, cases: .all)
+        return Evaluation(value: f, gradient: g)
+    }
+    func value(at parameters: Vector<Float>, cases: CaseSelection) -> Double { (try? valueAndGradient(at: parameters, cases: cases).value) ?? .nan }
+    func curvature(_ kind: CurvatureKind, at parameters: Vector<Float>, cases: CaseSelection) throws -> any CurvatureOperator<Float> {
+        throw ObjectiveError.unsupportedCurvature(kind, supported: [])
+    }
+}
+
+final class FloatBaselineTests: XCTestCase {
+    /// Every optimizer in Float reaches the minimizer to 1e-4 (Float's 6e-8 relative rounding
+    /// of x ~ 2, times the condition number 50, stays well below it).
+    func testEveryOptimizerConvergesInFloat() throws {
+        let q = FloatQuadratic()
+        func distance(_ x: Vector<Float>) -> Double { zip(x.elements, q.minimizer).reduce(0) { max($0, Double(abs($1.0 - $1.1))) } }
+        let start = Vector<Float>(zeros: 12)
+        let ncg = NonlinearConjugateGradient<Float>(configuration: .init(casesPerBatch: nil))
+        var s1 = ncg.makeState(parameters: start, caseCount: 1, seed: 0)
+        for _ in 0..<200 where !s1.stalled && distance(s1.parameters) > 1e-5 { s1 = try ncg.step(s1, objective: q).state }
+        XCTAssertLessThan(distance(s1.parameters), 1e-4, "ncg")
+        let lbfgs = LBFGS<Float>()
+        var s2 = lbfgs.makeState(parameters: start, caseCount: 1, seed: 0)
+        for _ in 0..<100 where !s2.stalled && distance(s2.parameters) > 1e-5 { s2 = try lbfgs.step(s2, objective: q).state }
+        XCTAssertLessThan(distance(s2.parameters), 1e-4, "lbfgs")
+        let sgd = StochasticGradientDescent<Float>(configuration: .init(learningRate: 0.02, momentumKind: .nesterov))
+        let (s3, _) = try runSteps(sgd, from: sgd.makeState(parameters: start, caseCount: 1, seed: 0), on: q, steps: 1000)
+        XCTAssertLessThan(distance(s3.parameters), 1e-4, "sgd")
+        XCTAssertFalse(s3.stalled)
+        let adam = Adam<Float>(configuration: .init(learningRate: 0.05, schedule: .inverseTime(decay: 1e-2)))
+        let (s4, _) = try runSteps(adam, from: adam.makeState(parameters: start, caseCount: 1, seed: 0), on: q, steps: 3000)
+        XCTAssertLessThan(distance(s4.parameters), 1e-4, "adam")
+    }
+}
