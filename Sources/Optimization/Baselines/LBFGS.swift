@@ -10,8 +10,8 @@ import LinearAlgebra
 /// failed line search the memory is cleared and the next step is steepest descent.
 public struct LBFGS<Scalar: BLASScalar>: FirstOrderOptimizer {
     public struct Configuration: Codable, Sendable, Equatable {
-        /// m, the number of (s, y) pairs kept. 10: within Nocedal & Wright's 3-20 and the
-        /// usual default (e.g. minFunc, PyTorch's `history_size` is 100, SciPy's 10).
+        /// m, the number of (s, y) pairs kept. 10: within the 3-20 Nocedal & Wright (2006,
+        /// section 7.2) suggest, and SciPy's L-BFGS-B default (`maxcor`).
         public var memory: Int
         /// Cases used for every evaluation; nil (full batch) is the method as published.
         public var casesPerBatch: Int?
