@@ -24,8 +24,8 @@ public struct SavedModel {
         let configuration: ExperimentConfiguration
         do { configuration = try run.readConfiguration(ExperimentConfiguration.self) }
         catch { throw ExperimentError.unreadableRun("\(run.configuration.path): \(error)") }
-        let checkpoint: Checkpoint<TrainingCheckpointState>
-        do { checkpoint = try Checkpoint<TrainingCheckpointState>.read(from: run.checkpoint) }
+        let checkpoint: Checkpoint<SavedOptimizerState>
+        do { checkpoint = try Checkpoint<SavedOptimizerState>.read(from: run.checkpoint) }
         catch { throw ExperimentError.unreadableRun("\(run.checkpoint.path): \(error)") }
         let theta = try TrainingRun.parametersVector(from: checkpoint.parameters, layout: configuration.architecture.layout,
                                                      file: run.checkpoint.path)
@@ -72,6 +72,8 @@ public enum RunReport {
             runs.append(RunMetrics(name: name, records: records))
             let initialization: String
             switch c.initialization {
+            case _ where c.pretraining != nil: initialization = "PT"
+            case _ where c.initialParameters != nil: initialization = "from file"
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"
             }

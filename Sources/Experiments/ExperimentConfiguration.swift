@@ -41,6 +41,35 @@ public struct DataSpecification: Codable, Sendable, Equatable {
 public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
     /// Hessian-free optimization (Martens 2010), the subject of this package.
     case hf
+    /// Polak-Ribiere nonlinear CG with a Wolfe line search on mini-batches of about 1000 cases,
+    /// 3 line searches each: the fine-tuning of Hinton & Salakhutdinov (2006) (PT+NCG).
+    case ncg
+    /// Stochastic gradient descent with momentum.
+    case sgd
+    /// Adam (Kingma & Ba 2015).
+    case adam
+    /// Full-batch L-BFGS, a quasi-Newton reference.
+    case lbfgs
+}
+
+/// The baselines' settings (issue 6); each type documents its constants and their sources.
+public struct BaselineConfigurations: Codable, Sendable, Equatable {
+    public var ncg = NonlinearConjugateGradient<Float>.Configuration()
+    public var sgd = StochasticGradientDescent<Float>.Configuration()
+    public var adam = Adam<Float>.Configuration()
+    public var lbfgs = LBFGS<Float>.Configuration()
+    public init() {}
+}
+
+/// Greedy layer-wise RBM pre-training (Hinton & Salakhutdinov 2006) before fine-tuning.
+public struct PretrainingSpecification: Codable, Sendable, Equatable {
+    /// CD-1 constants (H&S's defaults; `epochs` is what `--pretrain-epochs` sets).
+    public var rbm: RBMTrainingConfiguration
+    /// Seeds the RBMs' initial weights and sampling.
+    public var seed: UInt64
+    public init(rbm: RBMTrainingConfiguration = RBMTrainingConfiguration(), seed: UInt64 = 1) {
+        self.rbm = rbm; self.seed = seed
+    }
 }
 
 /// Everything that defines a training run; saved as `config.json` in the run folder, so a
@@ -62,6 +91,13 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     /// Cases per chunk of a full-data pass (bounds memory).
     public var chunkSize: Int
     public var optimizer: OptimizerKind
+    /// Settings of the baselines, used when `optimizer` is not `.hf`.
+    public var baselines: BaselineConfigurations
+    /// RBM pre-training of the encoder before training (`--init pretrained`), or nil.
+    public var pretraining: PretrainingSpecification?
+    /// Initial parameters from a safetensors file (per-layer "layerL.weight"/"layerL.bias",
+    /// as checkpoints and `pretrained.safetensors` store them), instead of `initialization`.
+    public var initialParameters: String?
     /// The Hessian-free optimizer's settings (issue "Hessian-free optimizer"; each field cites
     /// its section). Its `weightCost` is kept equal to `weightCost` above.
     public var hessianFree: HessianFreeConfiguration
@@ -87,6 +123,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.initialization = initialization; self.seed = seed; self.weightCost = weightCost
         self.weightCostOnBiases = weightCostOnBiases; self.chunkSize = chunkSize; self.optimizer = optimizer
         self.hessianFree = hessianFree; self.maximumIterations = maximumIterations
+        self.baselines = BaselineConfigurations(); self.pretraining = nil; self.initialParameters = nil
         self.timeLimitSeconds = timeLimitSeconds; self.evaluationInterval = evaluationInterval
         self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion
         self.hessianFree.weightCost = weightCost
@@ -101,6 +138,15 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         if let m = maximumIterations, m < 0 { throw ExperimentError.invalid("--max-iterations must be >= 0, got \(m)") }
         if let t = timeLimitSeconds, !(t > 0) { throw ExperimentError.invalid("--time-limit must be positive seconds, got \(t)") }
         do { try hessianFree.validate() } catch { throw ExperimentError.invalid("\(error)") }
+        if let p = pretraining {
+            guard p.rbm.epochs >= 0, p.rbm.batchSize > 0 else { throw ExperimentError.invalid("--pretrain-epochs must be >= 0") }
+            guard architecture.layerSizes == architecture.layerSizes.reversed(), architecture.layerCount % 2 == 0 else {
+                throw ExperimentError.invalid("RBM pre-training needs a symmetric auto-encoder (use --mirror)")
+            }
+        }
+        if pretraining != nil && initialParameters != nil {
+            throw ExperimentError.invalid("--init pretrained and --init-from exclude each other")
+        }
     }
 }
 

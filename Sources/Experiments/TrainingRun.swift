@@ -32,22 +32,6 @@ public struct TrainingOutcome: Sendable {
     public var lastRecord: MetricsRecord?
 }
 
-/// The optimizer state a checkpoint stores besides the parameters (which, with the previous CG
-/// direction, go to `parameters.safetensors` as raw Float bits, so a resume is bit-identical).
-public struct TrainingCheckpointState: Codable, Sendable, Equatable {
-    public var iteration: Int
-    public var lambda: Double
-    public var permutation: [Int]
-    public var batchPosition: Int
-    public var gradientEvaluations: Int
-    public var valueEvaluations: Int
-    public var curvatureProducts: Int
-    public var conjugateGradientIterations: Int
-    public var hasPreviousSolution: Bool
-    /// Wall-clock seconds of the run so far, over all invocations.
-    public var elapsedSeconds: Double
-}
-
 /// A training run bound to its run folder:
 ///
 ///     <folder>/config.json          the resolved ExperimentConfiguration
@@ -62,21 +46,65 @@ public final class TrainingRun {
     public let configuration: ExperimentConfiguration
     public let dataset: Dataset
     let objective: NeuralNetworkObjective<Float>
-    let optimizer: HessianFreeOptimizer<Float>
-    public private(set) var state: HessianFreeState<Float>
-    /// Seconds spent by earlier invocations of this run.
+    let trainer: TrainingOptimizer
+    /// Seconds spent by earlier invocations of this run (and by pre-training).
     private var elapsedBefore: Double
 
     public static let parametersTensorPrefix = "layer"
-    public static let previousDirectionTensor = "optimizer.previous_cg_direction"
+    public static let pretrainedFileName = "pretrained.safetensors"
 
-    private init(folder: RunFolder, configuration: ExperimentConfiguration, dataset: Dataset,
-                 state: HessianFreeState<Float>?, parameters: Vector<Float>?, elapsedBefore: Double) throws {
-        try configuration.validate()
+    /// Optimizer iterations completed.
+    public var iteration: Int { trainer.iteration }
+    /// The current parameters.
+    public var parameters: Vector<Float> { trainer.parameters }
+
+    private init(folder: RunFolder, configuration c: ExperimentConfiguration, dataset: Dataset, parameters: Vector<Float>,
+                 saved: SavedOptimizerState?, tensors: SafeTensorsFile?, elapsedBefore: Double) throws {
         self.folder = folder
-        self.configuration = configuration
+        self.configuration = c
         self.dataset = dataset
-        let architecture = configuration.architecture
+        objective = try Self.makeObjective(c, dataset)
+        let seed = c.seed
+        switch c.optimizer {
+        case .hf:
+            let previous = tensors?[HessianFreeTrainer.previousDirectionTensor].map { Vector<Float>($0.floats()) }
+            trainer = try HessianFreeTrainer(objective: objective, configuration: c.hessianFree, parameters: parameters,
+                                             saved: saved?.hessianFree, iteration: saved?.iteration ?? 0,
+                                             previousDirection: previous)
+        case .sgd:
+            let o = StochasticGradientDescent<Float>(configuration: c.baselines.sgd)
+            trainer = BaselineTrainer(kind: .sgd, objective: objective, optimizer: o,
+                                      state: try Self.restore(saved?.sgd, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
+                                      store: { $1.sgd = $0 })
+        case .adam:
+            let o = Adam<Float>(configuration: c.baselines.adam)
+            trainer = BaselineTrainer(kind: .adam, objective: objective, optimizer: o,
+                                      state: try Self.restore(saved?.adam, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
+                                      store: { $1.adam = $0 })
+        case .ncg:
+            let o = NonlinearConjugateGradient<Float>(configuration: c.baselines.ncg)
+            trainer = BaselineTrainer(kind: .ncg, objective: objective, optimizer: o,
+                                      state: try Self.restore(saved?.ncg, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
+                                      store: { $1.ncg = $0 })
+        case .lbfgs:
+            let o = LBFGS<Float>(configuration: c.baselines.lbfgs)
+            trainer = BaselineTrainer(kind: .lbfgs, objective: objective, optimizer: o,
+                                      state: try Self.restore(saved?.lbfgs, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
+                                      store: { $1.lbfgs = $0 })
+        }
+        self.elapsedBefore = elapsedBefore
+    }
+
+    /// A saved baseline state, which must be there when the checkpoint says it is this optimizer's.
+    private static func restore<State>(_ state: State?, _ saved: SavedOptimizerState?) throws -> State? {
+        if saved != nil && state == nil {
+            throw ExperimentError.unreadableRun("checkpoint holds no state for optimizer '\(saved!.optimizer.rawValue)'")
+        }
+        return state
+    }
+
+    private static func makeObjective(_ c: ExperimentConfiguration, _ dataset: Dataset) throws -> NeuralNetworkObjective<Float> {
+        let architecture = c.architecture
         guard dataset.dimension == architecture.inputSize else {
             throw ExperimentError.invalid("the network's input layer has \(architecture.inputSize) units but data set '\(dataset.name)' has \(dataset.dimension) values per case")
         }
@@ -84,19 +112,10 @@ public final class TrainingRun {
         guard targets.columns == architecture.outputSize else {
             throw ExperimentError.invalid("the network's output layer has \(architecture.outputSize) units but the training targets have \(targets.columns) values per case")
         }
-        objective = try NeuralNetworkObjective(architecture: architecture, inputs: dataset.train, targets: targets,
-                                               weightCost: configuration.weightCost,
-                                               weightCostOnBiases: configuration.weightCostOnBiases,
-                                               chunkSize: configuration.chunkSize)
-        optimizer = try HessianFreeOptimizer<Float>(configuration: configuration.hessianFree)
-        if let state {
-            self.state = state
-        } else {
-            let theta = parameters ?? NeuralNetwork<Float>(architecture: architecture, initialization: configuration.initialization,
-                                                           seed: configuration.seed).parameters
-            self.state = try optimizer.initialState(parameters: theta, for: objective)
-        }
-        self.elapsedBefore = elapsedBefore
+        guard dataset.train.rows > 0 else { throw ExperimentError.invalid("data set '\(dataset.name)' has no training cases") }
+        return try NeuralNetworkObjective(architecture: architecture, inputs: dataset.train, targets: targets,
+                                          weightCost: c.weightCost, weightCostOnBiases: c.weightCostOnBiases,
+                                          chunkSize: c.chunkSize)
     }
 
     /// Starts a new run in `folder` (created; it must not already hold a run).
@@ -108,12 +127,42 @@ public final class TrainingRun {
             throw ExperimentError.invalid("\(url.path) already holds a run; use `hf train --resume \(url.path)` or another --out")
         }
         let dataset = try load(configuration, locations: locations, events: events)
-        let run = try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, state: nil, parameters: nil, elapsedBefore: 0)
+        _ = try makeObjective(configuration, dataset)   // checks shapes before anything is written
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         try folder.writeConfiguration(configuration)
-        // A fresh metrics file (an empty one is fine for readers).
         try AtomicFile.write(Data(), to: folder.metrics)
-        return run
+        let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+        return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
+                               saved: nil, tensors: nil, elapsedBefore: seconds)
+    }
+
+    /// The parameters a new run starts from, and the seconds spent making them (pre-training).
+    static func initialParameters(_ c: ExperimentConfiguration, dataset: Dataset, folder: RunFolder,
+                                  events: (TrainingEvent) -> Void) throws -> (Vector<Float>, Double) {
+        let layout = c.architecture.layout
+        if let path = c.initialParameters {
+            let file: SafeTensorsFile
+            do { file = try SafeTensors.read(from: URL(fileURLWithPath: path)) }
+            catch { throw ExperimentError.unreadableRun("\(path): \(error)") }
+            return (try parametersVector(from: file, layout: layout, file: path), 0)
+        }
+        guard let p = c.pretraining else {
+            return (NeuralNetwork<Float>(architecture: c.architecture, initialization: c.initialization, seed: c.seed).parameters, 0)
+        }
+        let saved = folder.url.appendingPathComponent(pretrainedFileName)
+        if FileManager.default.fileExists(atPath: saved.path) {
+            let file = try SafeTensors.read(from: saved)
+            events(.message("using the pre-trained weights in \(saved.path)"))
+            return (try parametersVector(from: file, layout: layout, file: saved.path),
+                    Double(file.metadata["pretraining_seconds"] ?? "0") ?? 0)
+        }
+        let clock = ContinuousClock(), start = clock.now
+        let theta = try Pretraining.pretrain(c.architecture, specification: p, data: dataset.train, events: events)
+        let seconds = Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) * 1e-18
+        try SafeTensors.write(parameterTensors(theta, layout: layout),
+                              metadata: ["format": "hessianfree-parameters", "pretraining_seconds": String(seconds)], to: saved)
+        events(.message(String(format: "pre-training took %.1f s; weights in %@", seconds, saved.path)))
+        return (theta, seconds)
     }
 
     /// Reopens the run in `folder` at its last checkpoint. `maximumIterations` and
@@ -129,42 +178,34 @@ public final class TrainingRun {
         catch { throw ExperimentError.unreadableRun("\(folder.configuration.path): \(error)") }
         if let m = maximumIterations { configuration.maximumIterations = m }
         if let t = timeLimitSeconds { configuration.timeLimitSeconds = t }
+        try configuration.validate()
         let dataset = try load(configuration, locations: locations, events: events)
         guard FileManager.default.fileExists(atPath: folder.checkpoint.path) else {
-            // Interrupted before its first checkpoint: start over from the initialization.
+            // Interrupted before its first checkpoint: start over (pre-trained weights are kept).
             events(.message("no checkpoint in \(url.path) yet: starting from iteration 0"))
             try AtomicFile.write(Data(), to: folder.metrics)
-            return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, state: nil, parameters: nil, elapsedBefore: 0)
+            let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+            return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
+                                   saved: nil, tensors: nil, elapsedBefore: seconds)
         }
-        let checkpoint: Checkpoint<TrainingCheckpointState>
-        do { checkpoint = try Checkpoint<TrainingCheckpointState>.read(from: folder.checkpoint) }
+        let checkpoint: Checkpoint<SavedOptimizerState>
+        do { checkpoint = try Checkpoint<SavedOptimizerState>.read(from: folder.checkpoint) }
         catch { throw ExperimentError.unreadableRun("\(folder.checkpoint.path): \(error)") }
         let saved = checkpoint.optimizerState
-        let layout = configuration.architecture.layout
-        let theta = try parametersVector(from: checkpoint.parameters, layout: layout, file: folder.checkpoint.path)
-        var state = HessianFreeState(parameters: theta, caseCount: dataset.train.rows, configuration: configuration.hessianFree)
-        guard saved.permutation.count == dataset.train.rows else {
-            throw ExperimentError.unreadableRun("\(folder.checkpoint.path): checkpoint has \(saved.permutation.count) cases, data set has \(dataset.train.rows)")
+        guard saved.optimizer == configuration.optimizer else {
+            throw ExperimentError.unreadableRun("\(folder.checkpoint.path): checkpoint of optimizer '\(saved.optimizer.rawValue)', configuration says '\(configuration.optimizer.rawValue)'")
         }
-        state.lambda = saved.lambda
-        state.permutation = saved.permutation
-        state.batchPosition = saved.batchPosition
-        state.iteration = saved.iteration
-        state.gradientEvaluations = saved.gradientEvaluations
-        state.valueEvaluations = saved.valueEvaluations
-        state.curvatureProducts = saved.curvatureProducts
-        state.conjugateGradientIterations = saved.conjugateGradientIterations
-        if saved.hasPreviousSolution {
-            guard let t = checkpoint.parameters[previousDirectionTensor], t.elementCount == layout.parameterCount else {
-                throw ExperimentError.unreadableRun("\(folder.checkpoint.path): missing or malformed tensor \(previousDirectionTensor)")
-            }
-            state.previousSolution = Vector(t.floats())
-        }
+        let theta = try parametersVector(from: checkpoint.parameters, layout: configuration.architecture.layout,
+                                         file: folder.checkpoint.path)
         // Metrics written after the checkpoint belong to iterations that will be recomputed.
         _ = try MetricsLog.truncate(folder.metrics, keepingIterationsThrough: saved.iteration)
         events(.message("resuming \(url.path) at iteration \(saved.iteration)"))
-        return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, state: state,
-                               parameters: nil, elapsedBefore: saved.elapsedSeconds)
+        do {
+            return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
+                                   saved: saved, tensors: checkpoint.parameters, elapsedBefore: saved.elapsedSeconds)
+        } catch let e as ExperimentError {
+            throw ExperimentError.unreadableRun("\(folder.checkpoint.path): \(e)")
+        }
     }
 
     private static func load(_ configuration: ExperimentConfiguration, locations: DataLocations,
@@ -192,6 +233,7 @@ public final class TrainingRun {
             theta.elements.replaceSubrange(layer.weightRange, with: w.floats())
             theta.elements.replaceSubrange(layer.biasRange, with: b.floats())
         }
+        guard theta.isFinite else { throw ExperimentError.unreadableRun("\(path): parameters are not finite") }
         return theta
     }
 
@@ -210,24 +252,16 @@ public final class TrainingRun {
     /// The current network.
     public var network: NeuralNetwork<Float> {
         // The state's parameters always have the layout's length.
-        try! NeuralNetwork(architecture: configuration.architecture, parameters: state.parameters)
+        try! NeuralNetwork(architecture: configuration.architecture, parameters: trainer.parameters)
     }
 
     /// Writes the checkpoint for the current state (atomically) and the reconstructions picture.
     public func writeCheckpoint(elapsedSeconds: Double) throws {
-        var tensors = Self.parameterTensors(state.parameters, layout: configuration.architecture.layout)
-        if let p = state.previousSolution {
-            tensors.append(SafeTensor(name: Self.previousDirectionTensor, shape: [p.count], values: p.elements))
-        }
-        let saved = TrainingCheckpointState(
-            iteration: state.iteration, lambda: state.lambda, permutation: state.permutation,
-            batchPosition: state.batchPosition, gradientEvaluations: state.gradientEvaluations,
-            valueEvaluations: state.valueEvaluations, curvatureProducts: state.curvatureProducts,
-            conjugateGradientIterations: state.conjugateGradientIterations,
-            hasPreviousSolution: state.previousSolution != nil, elapsedSeconds: elapsedSeconds)
+        var tensors = Self.parameterTensors(trainer.parameters, layout: configuration.architecture.layout)
+        for t in trainer.extraTensors() { tensors.append(SafeTensor(name: t.name, shape: [t.values.count], values: t.values)) }
         try Checkpoint(tensors: tensors, metadata: ["format": "hessianfree-checkpoint", "version": HessianFreeVersion.current,
-                                                    "iteration": String(state.iteration)],
-                       optimizerState: saved).write(to: folder.checkpoint)
+                                                    "iteration": String(trainer.iteration)],
+                       optimizerState: trainer.saved(elapsedSeconds: elapsedSeconds)).write(to: folder.checkpoint)
         try writeReconstructions()
     }
 
@@ -248,12 +282,7 @@ public final class TrainingRun {
             .write(to: folder.url.appendingPathComponent(ReportWriter.reconstructionsFileName))
     }
 
-    /// Forward flops (2mnk per product) of one pass over `cases` cases.
-    private func forwardFlops(cases: Int) -> Double {
-        configuration.architecture.layout.layers.reduce(0) { $0 + 2 * Double(cases) * Double($1.fanIn) * Double($1.fanOut) }
-    }
-
-    /// Runs iterations until the configuration's limits, a target, or `stop`.
+    /// Runs iterations until the configuration's limits, a stalled optimizer, or `stop`.
     ///
     /// After each iteration the record goes to `metrics.jsonl` and to `events`; errors on the
     /// full training and test sets are computed every `evaluationInterval` iterations (NaN in
@@ -267,72 +296,68 @@ public final class TrainingRun {
             let d = (clock.now - start).components
             return elapsedBefore + Double(d.seconds) + Double(d.attoseconds) * 1e-18
         }
-        let architecture = c.architecture
-        let cases = dataset.train.rows
         let trainTargets = dataset.targets(.train) ?? dataset.train
         let testTargets = dataset.targets(.test) ?? dataset.test
+        let weightCostTerm = { (theta: Vector<Float>) -> Double in
+            var t = theta
+            if !c.weightCostOnBiases { for layer in c.architecture.layout.layers { for i in layer.biasRange { t[i] = 0 } } }
+            return 0.5 * c.weightCost * t.squaredNorm
+        }
         var lastRecord: MetricsRecord?
         var reason = "maximum-iterations"
-        var lastCheckpointIteration = state.iteration
+        var lastCheckpointIteration = trainer.iteration
         var iterationStart = elapsed()
 
         while true {
-            if let m = c.maximumIterations, state.iteration >= m { reason = "maximum-iterations"; break }
+            if let m = c.maximumIterations, trainer.iteration >= m { reason = "maximum-iterations"; break }
             if let t = c.timeLimitSeconds, elapsed() - elapsedBefore >= t { reason = "time-limit"; break }
             if stop.isRequested { reason = "interrupted"; break }
+            if trainer.isStalled { reason = "stalled"; break }
 
-            let before = state
-            let (next, record) = try optimizer.step(state, on: objective)
-            state = next
-
+            let step = try trainer.step()
+            var flops = step.flops
+            var objectiveValue = c.optimizer == .hf ? step.objective : Double.nan
             var trainError = Double.nan, testError: Double? = nil
-            if state.iteration % c.evaluationInterval == 0 {
+            if trainer.iteration % c.evaluationInterval == 0 {
                 let network = self.network
-                trainError = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize).reconstructionError
+                let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize)
+                trainError = train.reconstructionError
+                if c.optimizer != .hf { objectiveValue = train.loss + weightCostTerm(trainer.parameters) }
                 if dataset.test.rows > 0 {
                     testError = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize).reconstructionError
                 }
+                flops += forwardFlops(c.architecture, cases: dataset.train.rows + dataset.test.rows)
             }
             let now = elapsed()
-            // The iteration's arithmetic, counted from its passes: full-data gradients, curvature
-            // products on the batch, objective evaluations (one on the batch for rho, the others
-            // on the full data for backtracking and the line search), the batch linearization,
-            // and the error passes.
-            let k = record.curvatureBatchSize
-            var flops = Double(state.gradientEvaluations - before.gradientEvaluations) * architecture.gradientFlops(cases: cases)
-            flops += Double(state.curvatureProducts - before.curvatureProducts) * architecture.gaussNewtonProductFlops(cases: k)
-            let values = state.valueEvaluations - before.valueEvaluations
-            flops += Double(max(values - 1, 0)) * forwardFlops(cases: cases) + forwardFlops(cases: k) * (values > 0 ? 2 : 1)
-            if !trainError.isNaN { flops += forwardFlops(cases: cases + dataset.test.rows) }
             let seconds = now - iterationStart
             iterationStart = now
 
             var metrics = MetricsRecord(
-                iteration: state.iteration, seconds: now, trainLoss: record.objectiveAfter, trainError: trainError,
-                testError: testError, lambda: record.lambdaAfter, rho: record.reductionRatio,
-                cgIterations: record.conjugateGradientIterations, cgChosen: record.chosenIterate,
-                gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,
+                iteration: trainer.iteration, seconds: now, trainLoss: objectiveValue, trainError: trainError,
+                testError: testError, lambda: step.lambda, rho: step.rho,
+                cgIterations: step.cgIterations, cgChosen: step.cgChosen,
+                gradientEvaluations: step.gradientEvaluations, curvatureProducts: step.curvatureProducts,
                 gflops: MetricsRecord.gflops(flops: flops, seconds: seconds))
             metrics.optimizer = c.optimizer.rawValue
-            metrics.lineSearchRate = record.lineSearchRate
-            metrics.cgStopReason = record.conjugateGradientTermination.rawValue
-            metrics.gradientNorm = record.gradientNormAfter
+            metrics.lineSearchRate = step.lineSearchRate
+            metrics.cgStopReason = step.cgStopReason
+            metrics.gradientNorm = step.gradientNorm
             try log.append(metrics)
             lastRecord = metrics
             events(.iteration(metrics))
 
-            if state.iteration - lastCheckpointIteration >= c.checkpointInterval {
+            if trainer.iteration - lastCheckpointIteration >= c.checkpointInterval {
                 try writeCheckpoint(elapsedSeconds: elapsed())
-                lastCheckpointIteration = state.iteration
-                events(.checkpoint(iteration: state.iteration))
+                lastCheckpointIteration = trainer.iteration
+                events(.checkpoint(iteration: trainer.iteration))
             }
         }
         let total = elapsed()
-        if state.iteration != lastCheckpointIteration || !FileManager.default.fileExists(atPath: folder.checkpoint.path) {
+        if trainer.iteration != lastCheckpointIteration || !FileManager.default.fileExists(atPath: folder.checkpoint.path) {
             try writeCheckpoint(elapsedSeconds: total)
-            events(.checkpoint(iteration: state.iteration))
+            events(.checkpoint(iteration: trainer.iteration))
         }
         elapsedBefore = total
-        return TrainingOutcome(stopReason: reason, iterations: state.iteration, seconds: total, lastRecord: lastRecord)
+        return TrainingOutcome(stopReason: reason, iterations: trainer.iteration, seconds: total, lastRecord: lastRecord)
     }
 }

@@ -128,8 +128,22 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output activation (default: logistic, or linear for FACES).")
     var output: Activation?
 
-    @Option(help: "Initialization: sparse (Martens, 15 connections) or dense.")
+    @Option(help: "Optimizer: hf (default), ncg (H&S fine-tuning), sgd, adam or lbfgs.")
+    var optimizer: OptimizerKind?
+    @Option(name: .customLong("init"), help: "Initialization: sparse (Martens, 15 connections), dense, or pretrained (RBMs, H&S 2006).")
     var initialization: String?
+    @Option(help: "Epochs of CD-1 per RBM with --init pretrained (H&S: 50).")
+    var pretrainEpochs: Int?
+    @Option(help: "Start from these weights (safetensors: a run's pretrained.safetensors or checkpoint/parameters.safetensors).")
+    var initFrom: String?
+    @Option(help: "Learning rate of sgd/adam.")
+    var learningRate: Double?
+    @Option(help: "Momentum of sgd (0.9).")
+    var momentum: Double?
+    @Flag(help: "Nesterov momentum for sgd.")
+    var nesterov = false
+    @Option(help: "Mini-batch size of sgd/adam, cases per line-search batch of ncg (1000).")
+    var minibatchSize: Int?
     @Option(help: "Seed of the initialization.")
     var seed: UInt64?
     @Option(help: "l2 weight cost c: objective = mean loss + c/2 |theta|^2 (Martens' code: 2e-5).")
@@ -180,7 +194,8 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if resumeFolder != nil {
-            let changed: [Any?] = [preset, data, layers, activations, seed, weightCost, curvature, batchSize, initialLambda]
+            let changed: [Any?] = [preset, data, layers, activations, seed, weightCost, curvature, batchSize, initialLambda,
+                                   optimizer, initialization, initFrom]
             if changed.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run as configured; only --max-iterations, --time-limit, --quiet, --json and data locations may be given")
             }
@@ -218,8 +233,33 @@ struct TrainCommand: ParsableCommand {
             switch i {
             case "sparse": c.initialization = .martens
             case "dense": c.initialization = .dense(scale: 1)
-            default: throw ValidationError("--initialization must be sparse or dense, got '\(i)'")
+            case "pretrained": c.pretraining = PretrainingSpecification(seed: seed ?? c.seed)
+            default: throw ValidationError("--init must be sparse, dense or pretrained, got '\(i)'")
             }
+        }
+        if let e = pretrainEpochs {
+            guard c.pretraining != nil else { throw ValidationError("--pretrain-epochs needs --init pretrained") }
+            guard e >= 0 else { throw ValidationError("--pretrain-epochs must be >= 0, got \(e)") }
+            c.pretraining!.rbm.epochs = e
+        }
+        if let f = initFrom { c.initialParameters = f }
+        if let o = optimizer {
+            c.optimizer = o
+            if o != .hf {
+                // A baseline step is one mini-batch update or line search: evaluate and save less often.
+                c.evaluationInterval = o == .lbfgs ? 1 : 50
+                c.checkpointInterval = o == .lbfgs ? 5 : 500
+            }
+        }
+        if let r = learningRate {
+            guard r > 0 else { throw ValidationError("--learning-rate must be positive, got \(r)") }
+            c.baselines.sgd.learningRate = r; c.baselines.adam.learningRate = r
+        }
+        if let m = momentum { c.baselines.sgd.momentum = m }
+        if nesterov { c.baselines.sgd.momentumKind = .nesterov }
+        if let b = minibatchSize {
+            guard b > 0 else { throw ValidationError("--minibatch-size must be positive, got \(b)") }
+            c.baselines.sgd.batchSize = b; c.baselines.adam.batchSize = b; c.baselines.ncg.casesPerBatch = b
         }
         if let s = seed { c.seed = s }
         if let w = weightCost { c.weightCost = w; c.hessianFree.weightCost = w }

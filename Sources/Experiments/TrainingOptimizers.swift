@@ -1,0 +1,177 @@
+import Foundation
+import LinearAlgebra
+import NeuralNetworks
+import Optimization
+
+/// What one optimizer step reports to the training loop (the metrics it knows; NaN or 0 for
+/// the Hessian-free fields a first-order method does not have).
+struct OptimizerStep {
+    var objective: Double
+    var lambda: Double = .nan
+    var rho: Double = .nan
+    var cgIterations = 0
+    var cgChosen = 0
+    var gradientEvaluations: Int
+    var curvatureProducts = 0
+    /// Floating-point work of the step, counted from its passes.
+    var flops: Double
+    var lineSearchRate: Double?
+    var cgStopReason: String?
+    var gradientNorm: Double?
+}
+
+/// The optimizer state a checkpoint stores besides the parameters. Hessian-free state keeps
+/// its large vectors (parameters, previous CG direction) in `parameters.safetensors`; the
+/// baselines' states are small except for their vectors, which JSON round-trips exactly.
+public struct SavedOptimizerState: Codable, Sendable {
+    public var optimizer: OptimizerKind
+    public var iteration: Int
+    /// Wall-clock seconds of the run so far (pre-training included), over all invocations.
+    public var elapsedSeconds: Double
+    public var hessianFree: SavedHessianFreeState?
+    public var sgd: StochasticGradientDescent<Float>.State?
+    public var adam: Adam<Float>.State?
+    public var ncg: NonlinearConjugateGradient<Float>.State?
+    public var lbfgs: LBFGS<Float>.State?
+}
+
+/// Hessian-free state without its vectors.
+public struct SavedHessianFreeState: Codable, Sendable, Equatable {
+    public var lambda: Double
+    public var permutation: [Int]
+    public var batchPosition: Int
+    public var gradientEvaluations: Int
+    public var valueEvaluations: Int
+    public var curvatureProducts: Int
+    public var conjugateGradientIterations: Int
+    public var hasPreviousSolution: Bool
+}
+
+/// The optimizer behind a training run, as the training loop sees it.
+protocol TrainingOptimizer: AnyObject {
+    var iteration: Int { get }
+    var parameters: Vector<Float> { get }
+    /// True when further steps cannot move the parameters.
+    var isStalled: Bool { get }
+    func step() throws -> OptimizerStep
+    /// The checkpoint's JSON part, and extra tensors for `parameters.safetensors`.
+    func saved(elapsedSeconds: Double) -> SavedOptimizerState
+    func extraTensors() -> [SafeTensorPayload]
+}
+
+/// A named flat Float tensor for the checkpoint.
+struct SafeTensorPayload {
+    var name: String
+    var values: [Float]
+}
+
+/// Forward flops (2mnk per product) of one pass of `architecture` over `cases` cases.
+func forwardFlops(_ architecture: NetworkArchitecture, cases: Int) -> Double {
+    architecture.layout.layers.reduce(0) { $0 + 2 * Double(cases) * Double($1.fanIn) * Double($1.fanOut) }
+}
+
+/// Hessian-free optimization (the subject of the paper).
+final class HessianFreeTrainer: TrainingOptimizer {
+    static let previousDirectionTensor = "optimizer.previous_cg_direction"
+    let objective: NeuralNetworkObjective<Float>
+    let optimizer: HessianFreeOptimizer<Float>
+    private(set) var state: HessianFreeState<Float>
+
+    init(objective: NeuralNetworkObjective<Float>, configuration: HessianFreeConfiguration, parameters: Vector<Float>,
+         saved: SavedHessianFreeState?, iteration: Int, previousDirection: Vector<Float>?) throws {
+        self.objective = objective
+        optimizer = try HessianFreeOptimizer<Float>(configuration: configuration)
+        var s = try optimizer.initialState(parameters: parameters, for: objective)
+        if let saved {
+            guard saved.permutation.count == objective.caseCount else {
+                throw ExperimentError.unreadableRun("checkpoint has \(saved.permutation.count) cases, the data set has \(objective.caseCount)")
+            }
+            s.lambda = saved.lambda; s.permutation = saved.permutation; s.batchPosition = saved.batchPosition
+            s.iteration = iteration; s.gradientEvaluations = saved.gradientEvaluations
+            s.valueEvaluations = saved.valueEvaluations; s.curvatureProducts = saved.curvatureProducts
+            s.conjugateGradientIterations = saved.conjugateGradientIterations
+            if saved.hasPreviousSolution {
+                guard let p = previousDirection, p.count == parameters.count else {
+                    throw ExperimentError.unreadableRun("checkpoint lacks the tensor \(Self.previousDirectionTensor)")
+                }
+                s.previousSolution = p
+            }
+        }
+        state = s
+    }
+
+    var iteration: Int { state.iteration }
+    var parameters: Vector<Float> { state.parameters }
+    var isStalled: Bool { false }
+
+    func step() throws -> OptimizerStep {
+        let before = state
+        let (next, record) = try optimizer.step(state, on: objective)
+        state = next
+        // The iteration's arithmetic, counted from its passes: full-data gradients, curvature
+        // products on the batch (Gauss-Newton cost), objective evaluations (one on the batch
+        // for rho, the rest on the full data for backtracking and the line search), and the
+        // forward pass that linearizes the batch.
+        let a = objective.architecture, d = objective.caseCount, k = record.curvatureBatchSize
+        var flops = Double(state.gradientEvaluations - before.gradientEvaluations) * a.gradientFlops(cases: d)
+        flops += Double(state.curvatureProducts - before.curvatureProducts) * a.gaussNewtonProductFlops(cases: k)
+        let values = state.valueEvaluations - before.valueEvaluations
+        flops += Double(max(values - 1, 0)) * forwardFlops(a, cases: d) + forwardFlops(a, cases: k) * (values > 0 ? 2 : 1)
+        return OptimizerStep(objective: record.objectiveAfter, lambda: record.lambdaAfter, rho: record.reductionRatio,
+                             cgIterations: record.conjugateGradientIterations, cgChosen: record.chosenIterate,
+                             gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,
+                             flops: flops, lineSearchRate: record.lineSearchRate,
+                             cgStopReason: record.conjugateGradientTermination.rawValue, gradientNorm: record.gradientNormAfter)
+    }
+
+    func saved(elapsedSeconds: Double) -> SavedOptimizerState {
+        let h = SavedHessianFreeState(lambda: state.lambda, permutation: state.permutation, batchPosition: state.batchPosition,
+                                      gradientEvaluations: state.gradientEvaluations, valueEvaluations: state.valueEvaluations,
+                                      curvatureProducts: state.curvatureProducts,
+                                      conjugateGradientIterations: state.conjugateGradientIterations,
+                                      hasPreviousSolution: state.previousSolution != nil)
+        return SavedOptimizerState(optimizer: .hf, iteration: state.iteration, elapsedSeconds: elapsedSeconds, hessianFree: h)
+    }
+
+    func extraTensors() -> [SafeTensorPayload] {
+        state.previousSolution.map { [SafeTensorPayload(name: Self.previousDirectionTensor, values: $0.elements)] } ?? []
+    }
+}
+
+/// A first-order or quasi-Newton baseline (issue 6) behind the same loop.
+final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer where Optimizer.Scalar == Float {
+    let objective: NeuralNetworkObjective<Float>
+    let optimizer: Optimizer
+    private(set) var state: Optimizer.State
+    private var gradientEvaluations = 0
+    let kind: OptimizerKind
+    let store: (Optimizer.State, inout SavedOptimizerState) -> Void
+
+    init(kind: OptimizerKind, objective: NeuralNetworkObjective<Float>, optimizer: Optimizer, state: Optimizer.State,
+         store: @escaping (Optimizer.State, inout SavedOptimizerState) -> Void) {
+        self.kind = kind; self.objective = objective; self.optimizer = optimizer; self.state = state; self.store = store
+    }
+
+    var iteration: Int { state.iteration }
+    var parameters: Vector<Float> { state.parameters }
+    var isStalled: Bool { state.stalled }
+
+    func step() throws -> OptimizerStep {
+        let (next, record) = try optimizer.step(state, objective: objective)
+        state = next
+        gradientEvaluations += record.gradientEvaluations
+        // Each evaluated case costs one forward and backward pass of the network.
+        let flops = objective.architecture.gradientFlops(cases: record.casesEvaluated)
+        return OptimizerStep(objective: record.value, gradientEvaluations: gradientEvaluations, flops: flops,
+                             lineSearchRate: record.learningRate, cgStopReason: record.lineSearch.map { "\($0)" },
+                             gradientNorm: record.gradientNorm)
+    }
+
+    func saved(elapsedSeconds: Double) -> SavedOptimizerState {
+        var s = SavedOptimizerState(optimizer: kind, iteration: state.iteration, elapsedSeconds: elapsedSeconds)
+        store(state, &s)
+        return s
+    }
+
+    func extraTensors() -> [SafeTensorPayload] { [] }
+}
