@@ -8,7 +8,9 @@ final class ScratchBuffer<Scalar: BLASScalar> {
     init(count: Int) {
         self.count = max(count, 1)
         pointer = .allocate(capacity: self.count)
-        pointer.initialize(repeating: 0, count: self.count)
+        // All-zero bytes are 0.0 for Float and Double; a byte fill avoids a generic
+        // element-by-element initialization.
+        UnsafeMutableRawPointer(pointer).initializeMemory(as: UInt8.self, repeating: 0, count: self.count * MemoryLayout<Scalar>.stride)
     }
     deinit { pointer.deallocate() }
 }

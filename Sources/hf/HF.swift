@@ -9,6 +9,7 @@ struct HF: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             // Each subcommand lives in its own file.
+            BenchCommand.self,
         ]
     )
 }
