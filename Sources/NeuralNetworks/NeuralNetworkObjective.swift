@@ -140,6 +140,12 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
 
     /// Linearizes at `parameters` on the selected cases (the forward pass, and for the
     /// Hessian and Fisher the backward pass, run once here) and returns B v as an operator.
+    ///
+    /// The batch is gathered once and processed whole (no chunking), so the operator holds
+    /// every layer's activations of all its cases: about 4 * B * sum(n_l) bytes in Float, plus
+    /// work buffers (for the MNIST auto-encoder and B = 7500, roughly 250 MB for Gauss-Newton,
+    /// about three times that for the Hessian). Finite differences run chunked gradient passes
+    /// over the gathered batch instead.
     public func curvature(_ kind: CurvatureKind, at parameters: Vector<Scalar>, cases: CaseSelection) throws -> any CurvatureOperator<Scalar> {
         guard parameters.count == parameterCount else {
             throw ObjectiveError.shapeMismatch("expected \(parameterCount) parameters, got \(parameters.count)")
