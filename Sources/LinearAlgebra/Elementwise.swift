@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Dispatch
+
 /// Vectorized elementwise kernels for neural-network work: activations and their derivatives,
 /// matched loss terms, bias broadcasts, column sums and Hadamard products.
 ///
@@ -8,8 +15,8 @@
 /// generic themselves, dispatch once per call into code specialized for the concrete type.
 ///
 /// Accuracy: `exp` uses range reduction x = n ln2 + r, |r| <= ln2/2, and a Taylor polynomial of
-/// degree 7 (Float) or 13 (Double), whose truncation error is below 0.3 ulp; with rounding the
-/// result is within about 2 ulp. Arguments are clamped to the normal range of the type, so
+/// degree 7 (Float) or 13 (Double), whose truncation error is below 0.05 ulp; with the
+/// roundings of Horner's scheme the result is within about 2 ulp (tests bound it by 3). Arguments are clamped to the normal range of the type, so
 /// `exp` never returns infinity or a subnormal (a deliberate saturation: every caller adds 1
 /// to the result or multiplies it by something bounded).
 public protocol ElementwiseScalar: BLASScalar {
@@ -74,10 +81,29 @@ public protocol ElementwiseScalar: BLASScalar {
     static func squaredDifferenceSum(_ y: UnsafePointer<Self>, _ t: UnsafePointer<Self>, count: Int) -> Double
 }
 
+/// How many threads the elementwise kernels split large buffers over.
+///
+/// BLAS already keeps every core busy during gemm; between gemms the elementwise work would
+/// otherwise run on one core while the others wait, so large kernels (at least
+/// `minimumParallelCount` elements) are split over `threads` threads with
+/// `DispatchQueue.concurrentPerform`. Pieces are fixed by the thread count and reductions
+/// add the pieces in order, so results are deterministic for a given `threads`.
+public enum ElementwiseParallelism {
+    /// Threads for large kernels: the number of online processors by default; set 1 to
+    /// keep all elementwise work on the calling thread. Set it before any computation starts.
+    nonisolated(unsafe) public static var threads: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    /// Below this many elements a kernel stays on the calling thread (hand-off costs ~10 us).
+    public static let minimumParallelCount = 1 << 15
+}
+
+/// Carries a value into a `@Sendable` closure whose concurrent uses are known to be safe
+/// (disjoint writes through raw pointers).
+struct UncheckedSendable<Value>: @unchecked Sendable { let value: Value }
+
 // MARK: - Lane types
 
 /// A SIMD lane type with a vectorized exponential; the generic kernel bodies are written
-/// against it. `Bits` is the same-width unsigned integer vector (for 2^n and sign tricks).
+/// against it. Public only because `_ElementwiseImplementation` names it; not API.
 public protocol _FloatLanes: SIMD where Scalar: BinaryFloatingPoint {
     /// exp on every lane, argument clamped to the normal range.
     static func exp(_ x: Self) -> Self
@@ -88,7 +114,8 @@ public protocol _FloatLanes: SIMD where Scalar: BinaryFloatingPoint {
 extension SIMD8: _FloatLanes where Scalar == Float {
     @inline(__always) public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         // Clamp so that n stays in [-126, 127]: the scale 2^n is then a normal number.
-        let xc = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.0))
+        let lo = SIMD8<Float>(repeating: -87.3), hi = SIMD8<Float>(repeating: 88.0)
+        let xc = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
         // Round x log2(e) to the nearest integer with the 1.5 * 2^23 trick (no SSE4.1 round).
         let magic = SIMD8<Float>(repeating: 12582912.0)
         let shifted = xc * SIMD8(repeating: 1.44269504) + magic
@@ -115,7 +142,8 @@ extension SIMD8: _FloatLanes where Scalar == Float {
 extension SIMD4: _FloatLanes where Scalar == Double {
     @inline(__always) public static func exp(_ x: SIMD4<Double>) -> SIMD4<Double> {
         // Clamp so that n stays in [-1022, 1023].
-        let xc = x.clamped(lowerBound: SIMD4(repeating: -708.3), upperBound: SIMD4(repeating: 709.0))
+        let lo = SIMD4<Double>(repeating: -708.3), hi = SIMD4<Double>(repeating: 709.0)
+        let xc = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
         let magic = SIMD4<Double>(repeating: 6755399441055744.0) // 1.5 * 2^52
         let shifted = xc * SIMD4(repeating: 1.4426950408889634) + magic
         let n = shifted - magic
@@ -150,7 +178,46 @@ extension SIMD4: _FloatLanes where Scalar == Double {
 /// partial vector for the tail (padding lanes are never stored and never summed).
 enum Kernels<V: _FloatLanes> {
     typealias S = V.Scalar
-    static var width: Int { V.scalarCount }
+
+    /// Runs body(start, length) over 0..<count, split into `ElementwiseParallelism.threads`
+    /// pieces (lane-aligned) when count is large enough to pay for the hand-off.
+    @inline(__always) static func split(_ count: Int, alignment: Int = V.scalarCount, work: Int? = nil, _ body: (Int, Int) -> Void) {
+        let t = ElementwiseParallelism.threads
+        if t <= 1 || (work ?? count) < ElementwiseParallelism.minimumParallelCount {
+            body(0, count); return
+        }
+        let piece = ((count + t - 1) / t + alignment - 1) / alignment * alignment
+        // The pieces write disjoint ranges; the box only silences the Sendable check for the
+        // raw pointers the body captures.
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(value: body)
+            DispatchQueue.concurrentPerform(iterations: t) { k in
+                let start = k * piece
+                if start < count { box.value(start, min(piece, count - start)) }
+            }
+        }
+    }
+    /// Like `split`, summing the pieces' Double results in piece order (deterministic).
+    @inline(__always) static func splitSum(_ count: Int, alignment: Int = V.scalarCount, work: Int? = nil, _ body: (Int, Int) -> Double) -> Double {
+        let t = max(ElementwiseParallelism.threads, 1)
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: t) { partial in
+            partial.initialize(repeating: 0)
+            if t == 1 || (work ?? count) < ElementwiseParallelism.minimumParallelCount {
+                partial[0] = body(0, count)
+            } else {
+                let piece = ((count + t - 1) / t + alignment - 1) / alignment * alignment
+                let base = UncheckedSendable(value: partial.baseAddress!)
+                withoutActuallyEscaping(body) { body in
+                    let box = UncheckedSendable(value: body)
+                    DispatchQueue.concurrentPerform(iterations: t) { k in
+                        let start = k * piece
+                        if start < count { base.value[k] = box.value(start, min(piece, count - start)) }
+                    }
+                }
+            }
+            return partial.reduce(0, +)
+        }
+    }
 
     @inline(__always) static func load(_ p: UnsafePointer<S>, _ count: Int) -> V {
         if count >= V.scalarCount { return UnsafeRawPointer(p).loadUnaligned(as: V.self) }
@@ -171,6 +238,9 @@ enum Kernels<V: _FloatLanes> {
 
     /// x = op(x)
     @inline(__always) static func map(_ x: UnsafeMutablePointer<S>, _ count: Int, _ op: (V) -> V) {
+        split(count) { start, length in mapSerial(x + start, length, op) }
+    }
+    @inline(__always) static func mapSerial(_ x: UnsafeMutablePointer<S>, _ count: Int, _ op: (V) -> V) {
         var i = 0
         while i < count {
             let c = count - i
@@ -180,6 +250,9 @@ enum Kernels<V: _FloatLanes> {
     }
     /// x = op(x, y)
     @inline(__always) static func zip(_ x: UnsafeMutablePointer<S>, _ y: UnsafePointer<S>, _ count: Int, _ op: (V, V) -> V) {
+        split(count) { start, length in zipSerial(x + start, y + start, length, op) }
+    }
+    @inline(__always) static func zipSerial(_ x: UnsafeMutablePointer<S>, _ y: UnsafePointer<S>, _ count: Int, _ op: (V, V) -> V) {
         var i = 0
         while i < count {
             let c = count - i
@@ -206,6 +279,9 @@ enum Kernels<V: _FloatLanes> {
     }
 
     static func logisticCrossEntropy(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int) -> Double {
+        splitSum(count) { start, length in logisticCrossEntropySerial(z + start, t + start, gradient.map { $0 + start }, length) }
+    }
+    static func logisticCrossEntropySerial(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int) -> Double {
         var total = 0.0
         var block = V()
         var inBlock = 0
@@ -233,6 +309,9 @@ enum Kernels<V: _FloatLanes> {
     }
 
     static func squaredError(_ y: UnsafePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int) -> Double {
+        splitSum(count) { start, length in squaredErrorSerial(y + start, t + start, gradient.map { $0 + start }, length) }
+    }
+    static func squaredErrorSerial(_ y: UnsafePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int) -> Double {
         var total = 0.0
         var block = V()
         var inBlock = 0
@@ -279,6 +358,11 @@ enum Kernels<V: _FloatLanes> {
     }
 
     static func softmaxCrossEntropy(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ rows: Int, _ columns: Int) -> Double {
+        splitSum(rows, alignment: 1, work: rows * columns) { start, count in
+            softmaxCrossEntropySerial(z + start * columns, t + start * columns, gradient.map { $0 + start * columns }, count, columns)
+        }
+    }
+    static func softmaxCrossEntropySerial(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ rows: Int, _ columns: Int) -> Double {
         var total = 0.0
         for r in 0..<rows {
             let zr = z + r * columns, tr = t + r * columns
@@ -301,6 +385,11 @@ enum Kernels<V: _FloatLanes> {
     }
 
     static func multiplyBySoftmaxHessian(_ r: UnsafeMutablePointer<S>, _ y: UnsafePointer<S>, _ rows: Int, _ columns: Int) {
+        split(rows, alignment: 1, work: rows * columns) { start, count in
+            multiplyBySoftmaxHessianSerial(r + start * columns, y + start * columns, count, columns)
+        }
+    }
+    static func multiplyBySoftmaxHessianSerial(_ r: UnsafeMutablePointer<S>, _ y: UnsafePointer<S>, _ rows: Int, _ columns: Int) {
         for i in 0..<rows {
             let rr = r + i * columns, yr = y + i * columns
             var acc = V()
@@ -322,6 +411,12 @@ enum Kernels<V: _FloatLanes> {
     }
 
     static func addColumnSums(_ m: UnsafePointer<S>, _ rows: Int, _ columns: Int, _ alpha: S, _ sums: UnsafeMutablePointer<S>) {
+        // Threads take disjoint column strips, so the result does not depend on the split.
+        split(columns, alignment: 4 * V.scalarCount, work: rows * columns) { start, width in
+            addColumnSumsSerial(m + start, rows, width, rowStride: columns, alpha, sums + start)
+        }
+    }
+    static func addColumnSumsSerial(_ m: UnsafePointer<S>, _ rows: Int, _ columns: Int, rowStride: Int, _ alpha: S, _ sums: UnsafeMutablePointer<S>) {
         // Sum column strips of 4 lane vectors over all rows in registers, then add once.
         let a = V(repeating: alpha)
         var j = 0
@@ -334,7 +429,7 @@ enum Kernels<V: _FloatLanes> {
                 s1 += load(p + V.scalarCount, V.scalarCount)
                 s2 += load(p + 2 * V.scalarCount, V.scalarCount)
                 s3 += load(p + 3 * V.scalarCount, V.scalarCount)
-                p += columns
+                p += rowStride
             }
             let o = sums + j
             store(load(o, V.scalarCount) + a * s0, o, V.scalarCount)
@@ -347,13 +442,18 @@ enum Kernels<V: _FloatLanes> {
             let c = columns - j
             var s = V()
             var p = m + j
-            for _ in 0..<rows { s += load(p, c); p += columns }
+            for _ in 0..<rows { s += load(p, c); p += rowStride }
             store(load(sums + j, c) + a * s, sums + j, c)
             j += V.scalarCount
         }
     }
 
     static func addRowDots(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ rows: Int, _ columns: Int, _ sums: UnsafeMutablePointer<S>) {
+        split(rows, alignment: 1, work: rows * columns) { start, count in
+            addRowDotsSerial(a + start * columns, b + start * columns, count, columns, sums + start)
+        }
+    }
+    static func addRowDotsSerial(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ rows: Int, _ columns: Int, _ sums: UnsafeMutablePointer<S>) {
         for i in 0..<rows {
             var acc = V()
             var j = 0
@@ -431,38 +531,46 @@ extension _ElementwiseImplementation {
         Kernels<Lanes>.softmaxCrossEntropy(z, t, gradient, rows, columns)
     }
     public static func softmaxRows(_ z: UnsafeMutablePointer<Self>, rows: Int, columns: Int) {
-        for r in 0..<rows { _ = Kernels<Lanes>.softmaxRow(z + r * columns, columns) }
+        Kernels<Lanes>.split(rows, alignment: 1, work: rows * columns) { start, count in
+            for r in start..<(start + count) { _ = Kernels<Lanes>.softmaxRow(z + r * columns, columns) }
+        }
     }
     public static func multiplyBySoftmaxHessian(_ r: UnsafeMutablePointer<Self>, probabilities y: UnsafePointer<Self>,
                                                 rows: Int, columns: Int) {
         Kernels<Lanes>.multiplyBySoftmaxHessian(r, y, rows, columns)
     }
     public static func broadcastRow(_ row: UnsafePointer<Self>, into matrix: UnsafeMutablePointer<Self>, rows: Int, columns: Int) {
-        for i in 0..<rows { (matrix + i * columns).update(from: row, count: columns) }
+        Kernels<Lanes>.split(rows, alignment: 1, work: rows * columns) { start, count in
+            for i in start..<(start + count) { (matrix + i * columns).update(from: row, count: columns) }
+        }
     }
     public static func addColumnSums(of matrix: UnsafePointer<Self>, rows: Int, columns: Int, scaledBy alpha: Self,
                                      into sums: UnsafeMutablePointer<Self>) {
         Kernels<Lanes>.addColumnSums(matrix, rows, columns, alpha, sums)
     }
     public static func square(_ source: UnsafePointer<Self>, into destination: UnsafeMutablePointer<Self>, count: Int) {
-        var i = 0
-        while i < count {
-            let c = count - i
-            let v = Kernels<Lanes>.load(source + i, c)
-            Kernels<Lanes>.store(v * v, destination + i, c)
-            i += Lanes.scalarCount
+        Kernels<Lanes>.split(count) { start, length in
+            var i = start
+            while i < start + length {
+                let c = start + length - i
+                let v = Kernels<Lanes>.load(source + i, c)
+                Kernels<Lanes>.store(v * v, destination + i, c)
+                i += Lanes.scalarCount
+            }
         }
     }
     public static func multiply(_ x: UnsafeMutablePointer<Self>, by y: UnsafePointer<Self>, count: Int) {
         Kernels<Lanes>.zip(x, y, count) { $0 * $1 }
     }
     public static func addProduct(_ x: UnsafeMutablePointer<Self>, _ y: UnsafePointer<Self>, _ w: UnsafePointer<Self>, count: Int) {
-        var i = 0
-        while i < count {
-            let c = count - i
-            let v = Kernels<Lanes>.load(x + i, c) + Kernels<Lanes>.load(y + i, c) * Kernels<Lanes>.load(w + i, c)
-            Kernels<Lanes>.store(v, x + i, c)
-            i += Lanes.scalarCount
+        Kernels<Lanes>.split(count) { start, length in
+            var i = start
+            while i < start + length {
+                let c = start + length - i
+                let v = Kernels<Lanes>.load(x + i, c) + Kernels<Lanes>.load(y + i, c) * Kernels<Lanes>.load(w + i, c)
+                Kernels<Lanes>.store(v, x + i, c)
+                i += Lanes.scalarCount
+            }
         }
     }
     public static func addRowDots(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, rows: Int, columns: Int,
@@ -470,9 +578,11 @@ extension _ElementwiseImplementation {
         Kernels<Lanes>.addRowDots(a, b, rows, columns, sums)
     }
     public static func scaleRows(_ matrix: UnsafeMutablePointer<Self>, by scales: UnsafePointer<Self>, rows: Int, columns: Int) {
-        for i in 0..<rows {
-            let s = Lanes(repeating: scales[i])
-            Kernels<Lanes>.map(matrix + i * columns, columns) { $0 * s }
+        Kernels<Lanes>.split(rows, alignment: 1, work: rows * columns) { start, count in
+            for i in start..<(start + count) {
+                let s = Lanes(repeating: scales[i])
+                Kernels<Lanes>.mapSerial(matrix + i * columns, columns) { $0 * s }
+            }
         }
     }
     public static func squaredDifferenceSum(_ y: UnsafePointer<Self>, _ t: UnsafePointer<Self>, count: Int) -> Double {

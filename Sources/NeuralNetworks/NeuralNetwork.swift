@@ -119,32 +119,26 @@ public struct NeuralNetwork<Scalar: NetworkScalar>: Sendable {
         precondition(chunkSize > 0, "chunk size must be positive")
         let passes = NetworkPasses<Scalar>(architecture: architecture)
         let workspace = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)), withSquares: false)
-        let (n0, nL) = (architecture.inputSize, architecture.outputSize)
-        let classify = architecture.loss == .multinomialCrossEntropy
-        var loss = 0.0, squared = 0.0, misclassified = 0
-        parameters.elements.withUnsafeBufferPointer { theta in
+        let tally = ErrorTally()
+        let loss = parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
                 targets.storage.withUnsafeBufferPointer { t in
-                    var start = 0
-                    while start < inputs.rows {
-                        let rows = min(workspace.capacity, inputs.rows - start)
-                        let target = t.baseAddress! + start * nL
-                        passes.forward(parameters: theta.baseAddress!, input: x.baseAddress! + start * n0, rows: rows,
-                                       outputs: { workspace.activations[$0].pointer }, activateOutput: false)
-                        let y = workspace.activations[passes.layerCount].pointer
-                        loss += passes.outputLoss(y, targets: target, gradient: nil, rows: rows)
-                        squared += Scalar.squaredDifferenceSum(y, target, count: rows * nL)
-                        if classify {
-                            for r in 0..<rows where argmax(y + r * nL, nL) != argmax(target + r * nL, nL) { misclassified += 1 }
-                        }
-                        start += rows
-                    }
+                    passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
+                                      totalRows: inputs.rows, rows: nil, workspace: workspace, scale: 1,
+                                      gradient: nil, squaredGradient: nil, errors: tally)
                 }
             }
         }
-        let d = Double(max(inputs.rows, 1))
-        return NetworkMetrics(cases: inputs.rows, loss: loss / d, reconstructionError: squared / d,
-                              classificationError: classify ? Double(misclassified) / d : nil)
+        return NetworkMetrics(sums: (loss, tally.squaredError, tally.misclassified), cases: inputs.rows, loss: architecture.loss)
+    }
+}
+
+extension NetworkMetrics {
+    /// Metrics from sums over `cases` cases (loss, squared error, misclassified count).
+    init(sums: (loss: Double, squaredError: Double, misclassified: Int), cases: Int, loss kind: OutputLoss) {
+        let d = Double(max(cases, 1))
+        self.init(cases: cases, loss: sums.loss / d, reconstructionError: sums.squaredError / d,
+                  classificationError: kind == .multinomialCrossEntropy ? Double(sums.misclassified) / d : nil)
     }
 }
 

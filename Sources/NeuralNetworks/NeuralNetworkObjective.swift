@@ -31,6 +31,11 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
 
     let passes: NetworkPasses<Scalar>
     let regularizer: WeightCost
+    /// Training-set metrics at the parameters of the latest `evaluate` call, gathered in the
+    /// same pass as the gradient (the output activations are at hand there), so logging the
+    /// training error each iteration costs no extra pass.
+    public private(set) var lastEvaluationMetrics: NetworkMetrics?
+
     /// Reused by every full-data pass (allocated on first use).
     private var fullDataWorkspace: PassWorkspace<Scalar>?
 
@@ -76,6 +81,7 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         var squared: Vector<Scalar>? = squaredGradientDiagonal ? Vector(zeros: parameterCount) : nil
         let scale = Scalar(1.0 / Double(max(globalCaseCount, 1)))
         let ws = workspace()
+        let tally = ErrorTally()
         var loss = parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
                 targets.storage.withUnsafeBufferPointer { t in
@@ -83,18 +89,21 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
                         if squared == nil {
                             return passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
                                                      totalRows: inputs.rows, rows: nil, workspace: ws, scale: scale,
-                                                     gradient: g.baseAddress!, squaredGradient: nil)
+                                                     gradient: g.baseAddress!, squaredGradient: nil, errors: tally)
                         }
                         return squared!.elements.withUnsafeMutableBufferPointer { g2 in
                             passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
                                               totalRows: inputs.rows, rows: nil, workspace: ws, scale: scale,
-                                              gradient: g.baseAddress!, squaredGradient: g2.baseAddress!)
+                                              gradient: g.baseAddress!, squaredGradient: g2.baseAddress!, errors: tally)
                         }
                     }
                 }
             }
         }
         loss = reducer.sumAcrossShards(loss)
+        lastEvaluationMetrics = NetworkMetrics(
+            sums: (loss, reducer.sumAcrossShards(tally.squaredError), Int(reducer.sumAcrossShards(Double(tally.misclassified)).rounded())),
+            cases: globalCaseCount, loss: architecture.loss)
         reducer.sumAcrossShards(&gradient)
         if squared != nil { reducer.sumAcrossShards(&squared!) }
         let value = parameters.elements.withUnsafeBufferPointer { theta in
@@ -131,6 +140,12 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
 
     /// Linearizes at `parameters` on the selected cases (the forward pass, and for the
     /// Hessian and Fisher the backward pass, run once here) and returns B v as an operator.
+    ///
+    /// The batch is gathered once and processed whole (no chunking), so the operator holds
+    /// every layer's activations of all its cases: about 4 * B * sum(n_l) bytes in Float, plus
+    /// work buffers (for the MNIST auto-encoder and B = 7500, roughly 250 MB for Gauss-Newton,
+    /// about three times that for the Hessian). Finite differences run chunked gradient passes
+    /// over the gathered batch instead.
     public func curvature(_ kind: CurvatureKind, at parameters: Vector<Scalar>, cases: CaseSelection) throws -> any CurvatureOperator<Scalar> {
         guard parameters.count == parameterCount else {
             throw ObjectiveError.shapeMismatch("expected \(parameterCount) parameters, got \(parameters.count)")

@@ -8,7 +8,9 @@ final class ScratchBuffer<Scalar: BLASScalar> {
     init(count: Int) {
         self.count = max(count, 1)
         pointer = .allocate(capacity: self.count)
-        pointer.initialize(repeating: 0, count: self.count)
+        // All-zero bytes are 0.0 for Float and Double; a byte fill avoids a generic
+        // element-by-element initialization.
+        UnsafeMutableRawPointer(pointer).initializeMemory(as: UInt8.self, repeating: 0, count: self.count * MemoryLayout<Scalar>.stride)
     }
     deinit { pointer.deallocate() }
 }
@@ -193,7 +195,7 @@ struct NetworkPasses<Scalar: NetworkScalar> {
     func accumulate(parameters: UnsafePointer<Scalar>, inputs: UnsafePointer<Scalar>, targets: UnsafePointer<Scalar>,
                     totalRows: Int, rows selection: [Int]?, workspace: PassWorkspace<Scalar>,
                     scale: Scalar, gradient: UnsafeMutablePointer<Scalar>?,
-                    squaredGradient: UnsafeMutablePointer<Scalar>?) -> Double {
+                    squaredGradient: UnsafeMutablePointer<Scalar>?, errors: ErrorTally? = nil) -> Double {
         let count = selection?.count ?? totalRows
         let (n0, nL) = (size(0), architecture.outputSize)
         var loss = 0.0
@@ -218,6 +220,13 @@ struct NetworkPasses<Scalar: NetworkScalar> {
                     outputs: { workspace.activations[$0].pointer }, activateOutput: false)
             let output = workspace.activations[layerCount].pointer
             loss += outputLoss(output, targets: target, gradient: gradient == nil ? nil : workspace.delta.pointer, rows: rows)
+            if let errors {
+                // `output` now holds the output activations y.
+                errors.squaredError += Scalar.squaredDifferenceSum(output, target, count: rows * nL)
+                if architecture.loss == .multinomialCrossEntropy {
+                    for r in 0..<rows where argmax(output + r * nL, nL) != argmax(target + r * nL, nL) { errors.misclassified += 1 }
+                }
+            }
             if let gradient {
                 backward(parameters: parameters, input: input, rows: rows,
                          activations: { UnsafePointer(workspace.activations[$0].pointer) }, workspace: workspace,
@@ -227,6 +236,14 @@ struct NetworkPasses<Scalar: NetworkScalar> {
         }
         return loss
     }
+}
+
+/// Sums for the error metrics, filled by a pass over a data set alongside the loss.
+final class ErrorTally {
+    /// Sum over cases and outputs of (y - t)^2.
+    var squaredError = 0.0
+    /// Cases whose largest output and largest target differ (softmax outputs only).
+    var misclassified = 0
 }
 
 /// Weight cost (weightCost / 2) |theta|^2 on all parameters, or on weights only.

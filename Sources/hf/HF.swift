@@ -15,6 +15,7 @@ struct HF: ParsableCommand {
             ReportCommand.self,
             RosenbrockCommand.self,
             DataCommand.self,
+            BenchCommand.self,
         ]
     )
 }

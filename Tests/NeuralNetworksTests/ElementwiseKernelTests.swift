@@ -171,4 +171,38 @@ final class ElementwiseKernelTests: XCTestCase {
                            zip(m, squared).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +), accuracy: 1e-4)
         }
     }
+
+    /// Large buffers are split over threads: the results equal the one-thread results
+    /// (elementwise bit for bit; sums up to the order of the Double partial sums).
+    func testParallelSplitMatchesSingleThread() {
+        let saved = ElementwiseParallelism.threads
+        defer { ElementwiseParallelism.threads = saved }
+        let rows = 301, columns = 333 // 100233 elements: above the parallel threshold, odd tails
+        let z = samples(rows * columns, range: -9...9, seed: 9).map { Float($0) }
+        let t = samples(rows * columns, range: 0...1, seed: 10).map { Float($0) }
+        func run(threads: Int) -> (loss: Double, y: [Float], g: [Float], sums: [Float], softmax: [Float], dots: [Float]) {
+            ElementwiseParallelism.threads = threads
+            var y = z, g = [Float](repeating: 0, count: z.count), sums = [Float](repeating: 0, count: columns)
+            var sm = z, dots = [Float](repeating: 0, count: rows)
+            let loss = y.withUnsafeMutableBufferPointer { yp in
+                g.withUnsafeMutableBufferPointer { Float.logisticCrossEntropy(yp.baseAddress!, targets: t, gradient: $0.baseAddress!, count: z.count) }
+            }
+            g.withUnsafeMutableBufferPointer { Float.multiplyByLogisticDerivative($0.baseAddress!, outputs: y, count: z.count) }
+            sums.withUnsafeMutableBufferPointer { Float.addColumnSums(of: g, rows: rows, columns: columns, scaledBy: 1, into: $0.baseAddress!) }
+            sm.withUnsafeMutableBufferPointer { Float.softmaxRows($0.baseAddress!, rows: rows, columns: columns) }
+            dots.withUnsafeMutableBufferPointer { Float.addRowDots(sm, t, rows: rows, columns: columns, into: $0.baseAddress!) }
+            return (loss, y, g, sums, sm, dots)
+        }
+        let one = run(threads: 1), two = run(threads: 2), three = run(threads: 3)
+        for other in [two, three] {
+            // Float lanes accumulate 64 vectors before each Double addition; moving the block
+            // boundaries changes the Float roundings (each <= 2^-24 relative per block sum).
+            XCTAssertEqual(other.loss, one.loss, accuracy: 1e-6 * one.loss)
+            XCTAssertEqual(other.y, one.y)
+            XCTAssertEqual(other.g, one.g)
+            XCTAssertEqual(other.sums, one.sums)
+            XCTAssertEqual(other.softmax, one.softmax)
+            XCTAssertEqual(other.dots, one.dots)
+        }
+    }
 }

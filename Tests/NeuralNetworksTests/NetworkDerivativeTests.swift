@@ -174,6 +174,13 @@ final class NetworkDerivativeTests: XCTestCase {
     func testChunkedEvaluationEqualsUnchunked() throws {
         for p in allProblems() {
             let whole = try p.objective(weightCost: 0.01, chunkSize: 1000).evaluate(at: p.parameters, squaredGradientDiagonal: true)
+            // Deterministic: the same pass twice gives the same bits.
+            let repeated = p.objective(weightCost: 0.01, chunkSize: 3)
+            let (first, second) = (try repeated.evaluate(at: p.parameters, squaredGradientDiagonal: true),
+                                   try repeated.evaluate(at: p.parameters, squaredGradientDiagonal: true))
+            XCTAssertEqual(first.value, second.value)
+            XCTAssertEqual(first.gradient, second.gradient)
+            XCTAssertEqual(first.squaredGradientDiagonal, second.squaredGradientDiagonal)
             for chunk in [1, 2, 3, 6] {
                 let f = p.objective(weightCost: 0.01, chunkSize: chunk)
                 let chunked = try f.evaluate(at: p.parameters, squaredGradientDiagonal: true)

@@ -67,6 +67,18 @@ final class NetworkStructureTests: XCTestCase {
         let m = try sn.metrics(inputs: s.inputs, targets: s.targets, chunkSize: 4)
         XCTAssertEqual(m.classificationError, Double(wrong) / 9)
         XCTAssertEqual(m.loss, s.objective().value(at: s.parameters, cases: .all), accuracy: 1e-14)
+        // The gradient pass gathers the same metrics on the training set.
+        for problem in [p, s] {
+            let f = problem.objective(weightCost: 0.1, chunkSize: 4)
+            XCTAssertNil(f.lastEvaluationMetrics)
+            _ = try f.evaluate(at: problem.parameters, squaredGradientDiagonal: false)
+            let fromPass = try XCTUnwrap(f.lastEvaluationMetrics)
+            let direct = try f.trainingMetrics(at: problem.parameters)
+            XCTAssertEqual(fromPass.cases, direct.cases)
+            XCTAssertEqual(fromPass.loss, direct.loss, accuracy: 1e-14)
+            XCTAssertEqual(fromPass.reconstructionError, direct.reconstructionError, accuracy: 1e-14)
+            XCTAssertEqual(fromPass.classificationError, direct.classificationError)
+        }
         XCTAssertThrowsError(try sn.metrics(inputs: s.inputs, targets: p.targets.transposedShapeForTest()))
     }
 
