@@ -320,13 +320,20 @@ public final class TrainingRun {
             var trainError = Double.nan, testError: Double? = nil
             if trainer.iteration % c.evaluationInterval == 0 {
                 let network = self.network
-                let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize)
-                trainError = train.reconstructionError
-                if c.optimizer != .hf { objectiveValue = train.loss + weightCostTerm(trainer.parameters) }
+                if c.optimizer == .hf, let train = objective.lastEvaluationMetrics {
+                    // HF ends each step with the full-data gradient at the new parameters, and
+                    // that pass also measured the training error.
+                    trainError = train.reconstructionError
+                } else {
+                    let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize)
+                    trainError = train.reconstructionError
+                    if c.optimizer != .hf { objectiveValue = train.loss + weightCostTerm(trainer.parameters) }
+                    flops += forwardFlops(c.architecture, cases: dataset.train.rows)
+                }
                 if dataset.test.rows > 0 {
                     testError = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize).reconstructionError
+                    flops += forwardFlops(c.architecture, cases: dataset.test.rows)
                 }
-                flops += forwardFlops(c.architecture, cases: dataset.train.rows + dataset.test.rows)
             }
             let now = elapsed()
             let seconds = now - iterationStart

@@ -66,7 +66,7 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
     public var caseCount: Int { globalCaseCount }
     public var supportedCurvatures: [CurvatureKind] { CurvatureKind.allCases }
 
-    private func workspace() -> PassWorkspace<Scalar> {
+    func workspace() -> PassWorkspace<Scalar> {
         if let w = fullDataWorkspace { return w }
         let w = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)))
         fullDataWorkspace = w

@@ -87,6 +87,27 @@ final class TrainCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("m3") + "/config.json"))
     }
 
+    /// PT+NCG and SGD through the same command: pre-training, baselines, the shared report.
+    func testPretrainedNonlinearCGAndSGDRuns() throws {
+        let pt = path("pt-ncg"), sgd = path("sgd")
+        let a = try CLITests.run(["train", "--data", path("train.npy"), "--test-data", path("test.npy"), "--layers", "16-8-3",
+                                  "--mirror", "--init", "pretrained", "--pretrain-epochs", "3", "--optimizer", "ncg",
+                                  "--minibatch-size", "100", "--max-iterations", "10", "--evaluation-interval", "5", "--out", pt, "--quiet"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: pt + "/pretrained.safetensors"))
+        let b = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror", "--optimizer", "sgd",
+                                  "--learning-rate", "0.05", "--nesterov", "--minibatch-size", "20", "--max-iterations", "10",
+                                  "--init-from", pt + "/pretrained.safetensors", "--out", sgd, "--quiet"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let report = path("baselines-report")
+        XCTAssertEqual(try CLITests.run(["report", pt, sgd, "--out", report]).status, 0)
+        let table = try String(contentsOfFile: report + "/table.md", encoding: .utf8)
+        XCTAssertTrue(table.contains("PT") && table.contains("NCG") && table.contains("SGD"), table)
+        let bad = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror", "--init", "weird"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--init"), bad.stderr)
+    }
+
     func testRosenbrockJSON() throws {
         let r = try CLITests.run(["rosenbrock", "--dimension", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)

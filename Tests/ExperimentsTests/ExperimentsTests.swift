@@ -96,7 +96,7 @@ final class ExperimentsTests: XCTestCase {
         // Stop at 5 (checkpoints at 3 and 5), then resume to 10.
         try TrainingRun.create(configuration: try tinyConfiguration(maximumIterations: 5), folder: resumed, locations: locations).run()
         let run = try TrainingRun.resume(folder: resumed, locations: locations, maximumIterations: 10)
-        XCTAssertEqual(run.state.iteration, 5)
+        XCTAssertEqual(run.iteration, 5)
         try run.run()
         let a = try RunFolder(straight).readMetrics(), b = try RunFolder(resumed).readMetrics()
         XCTAssertEqual(a.count, 10); XCTAssertEqual(b.count, 10)
@@ -122,7 +122,7 @@ final class ExperimentsTests: XCTestCase {
         try FileManager.default.removeItem(at: folder.appendingPathComponent("checkpoint"))
         try FileManager.default.copyItem(at: other.appendingPathComponent("checkpoint"), to: folder.appendingPathComponent("checkpoint"))
         let run = try TrainingRun.resume(folder: folder, locations: locations)
-        XCTAssertEqual(run.state.iteration, 3)
+        XCTAssertEqual(run.iteration, 3)
         XCTAssertEqual(try RunFolder(folder).readMetrics().map(\.iteration), [1, 2, 3])
     }
 
@@ -165,5 +165,89 @@ final class ExperimentsTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: report.appendingPathComponent("reconstructions.png").path))
         let table = try String(contentsOf: report.appendingPathComponent("table.md"), encoding: .utf8)
         XCTAssertTrue(table.contains("FILES"), table)
+    }
+}
+
+final class BaselineTrainingTests: XCTestCase {
+    var directory: URL!
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("hf-baselines-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func configuration(_ optimizer: OptimizerKind, iterations: Int) throws -> ExperimentConfiguration {
+        var g = SeededGenerator(seed: 5)
+        let prototypes: [[Float]] = [(0..<16).map { Float($0 % 2) }, (0..<16).map { Float(($0 / 4) % 2) }]
+        var values: [Float] = []
+        for _ in 0..<300 { values += prototypes[g.integer(below: 2)].map { g.uniform() < 0.1 ? 1 - $0 : $0 } }
+        let train = directory.appendingPathComponent("train.npy")
+        try NPY.write(Matrix(rows: 300, columns: 16, elements: values), to: train)
+        var c = ExperimentConfiguration(preset: "custom", data: DataSpecification(dataset: "files", trainInputs: train.path),
+                                        architecture: try Preset.autoencoder(encoder: [16, 8, 2], hidden: .logistic, code: .linear, output: .logistic),
+                                        weightCost: 1e-5, maximumIterations: iterations, evaluationInterval: 5, checkpointInterval: 7)
+        c.optimizer = optimizer
+        c.baselines.sgd.batchSize = 50; c.baselines.sgd.learningRate = 0.1
+        c.baselines.adam.batchSize = 50; c.baselines.adam.learningRate = 0.01
+        c.baselines.ncg.casesPerBatch = 100
+        return c
+    }
+    var locations: DataLocations { DataLocations(dataDirectory: directory, cacheDirectory: directory) }
+
+    /// Every baseline trains the small auto-encoder through the same loop and records, and a
+    /// resumed baseline run follows the uninterrupted one exactly.
+    func testBaselinesTrainAndResumeBitIdentically() throws {
+        for kind in [OptimizerKind.ncg, .sgd, .adam, .lbfgs] {
+            let straight = directory.appendingPathComponent("\(kind)-a"), resumed = directory.appendingPathComponent("\(kind)-b")
+            try TrainingRun.create(configuration: try configuration(kind, iterations: 20), folder: straight, locations: locations).run()
+            try TrainingRun.create(configuration: try configuration(kind, iterations: 9), folder: resumed, locations: locations).run()
+            try TrainingRun.resume(folder: resumed, locations: locations, maximumIterations: 20).run()
+            let a = try RunFolder(straight).readMetrics(), b = try RunFolder(resumed).readMetrics()
+            XCTAssertEqual(a.count, 20, "\(kind)")
+            XCTAssertEqual(a.map(\.trainError.bitPattern), b.map(\.trainError.bitPattern), "\(kind) resumes bit-identically")
+            XCTAssertEqual(a.last?.optimizer, kind.rawValue)
+            let evaluated = a.filter { $0.trainError.isFinite }
+            XCTAssertEqual(evaluated.map(\.iteration), [5, 10, 15, 20], "\(kind): errors every evaluation interval")
+            XCTAssertLessThan(evaluated.last!.trainError, evaluated.first!.trainError * 1.0001, "\(kind) does not get worse")
+        }
+    }
+
+    /// The mini-batch gradient equals the full-data gradient of an objective made of those cases.
+    func testMinibatchGradientEqualsGradientOfTheSubset() throws {
+        var g = SeededGenerator(seed: 3)
+        let x = Matrix<Float>(rows: 40, columns: 6, elements: (0..<240).map { _ in Float(g.uniform()) })
+        let arch = try NetworkArchitecture(layerSizes: [6, 4, 6], activations: [.tanh, .logistic])
+        let objective = try NeuralNetworkObjective(architecture: arch, inputs: x, targets: x, weightCost: 1e-3, chunkSize: 7)
+        let rows = [3, 17, 5, 39, 0, 22, 8, 11, 30]
+        var sub: [Float] = []
+        for r in rows { sub += x.storage[(r * 6)..<(r * 6 + 6)] }
+        let subset = try NeuralNetworkObjective(architecture: arch, inputs: Matrix(rows: rows.count, columns: 6, elements: sub),
+                                                targets: Matrix(rows: rows.count, columns: 6, elements: sub), weightCost: 1e-3)
+        let theta = NeuralNetwork<Float>(architecture: arch, initialization: .martens, seed: 2).parameters
+        let (value, gradient) = try objective.valueAndGradient(at: theta, cases: .indices(rows))
+        let reference = try subset.evaluate(at: theta, squaredGradientDiagonal: false)
+        // Float sums in a different chunking: agree to ~1e-6 relative.
+        XCTAssertEqual(value, reference.value, accuracy: 1e-6 * abs(reference.value))
+        for i in 0..<gradient.count { XCTAssertEqual(gradient[i], reference.gradient[i], accuracy: 1e-5) }
+        XCTAssertThrowsError(try objective.valueAndGradient(at: theta, cases: .indices([40])))
+    }
+
+    /// RBM pre-training unrolls into the auto-encoder: a pre-trained start reconstructs better
+    /// than the sparse random one, and its weights are saved for reuse with --init-from.
+    func testPretrainingGivesABetterStartAndIsSaved() throws {
+        var c = try configuration(.hf, iterations: 0)
+        c.pretraining = PretrainingSpecification(rbm: RBMTrainingConfiguration(epochs: 10), seed: 4)
+        let folder = directory.appendingPathComponent("pt")
+        let run = try TrainingRun.create(configuration: c, folder: folder, locations: locations)
+        let saved = folder.appendingPathComponent(TrainingRun.pretrainedFileName)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: saved.path))
+        let data = run.dataset.train
+        let pretrained = try run.network.metrics(inputs: data, targets: data).reconstructionError
+        let random = try NeuralNetwork<Float>(architecture: c.architecture, initialization: .martens, seed: 1).metrics(inputs: data, targets: data).reconstructionError
+        XCTAssertLessThan(pretrained, random)
+        var d = try configuration(.hf, iterations: 0)
+        d.initialParameters = saved.path
+        let again = try TrainingRun.create(configuration: d, folder: directory.appendingPathComponent("from"), locations: locations)
+        XCTAssertEqual(again.parameters, run.parameters)
     }
 }
