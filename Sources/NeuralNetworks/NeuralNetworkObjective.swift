@@ -41,10 +41,9 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
 
     /// - Parameters:
     ///   - inputs: cases x n_0. targets: cases x n_L.
-    ///   - chunkSize: cases per chunk of a full-data pass (5000 keeps MNIST's 784-1000-...
-    ///     auto-encoder under about 100 MB of Float activations).
+    ///   - chunkSize: cases per chunk of a full-data pass (see `defaultChunkSize`).
     public init(architecture: NetworkArchitecture, inputs: Matrix<Scalar>, targets: Matrix<Scalar>,
-                weightCost: Double = 0, weightCostOnBiases: Bool = true, chunkSize: Int = 5000,
+                weightCost: Double = 0, weightCostOnBiases: Bool = true, chunkSize: Int = defaultChunkSize,
                 reducer: any ShardReducer = LocalShards()) throws {
         guard inputs.columns == architecture.inputSize, targets.columns == architecture.outputSize, inputs.rows == targets.rows else {
             throw NetworkError.shapeMismatch("inputs \(inputs.rows)x\(inputs.columns) and targets \(targets.rows)x\(targets.columns) for a \(architecture.inputSize)->\(architecture.outputSize) network")

@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     var batch = 7_500
 
     @Option(help: "Cases per chunk of the full-data gradient pass.")
-    var chunkSize = 5_000
+    var chunkSize = defaultChunkSize
 
     @Option(help: "OpenBLAS threads (0: OpenBLAS's default).")
     var threads = 0
