@@ -115,7 +115,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
 
     public init(preset: String, data: DataSpecification, architecture: NetworkArchitecture,
                 initialization: InitializationScheme = .martens, seed: UInt64 = 1, weightCost: Double = 2e-5,
-                weightCostOnBiases: Bool = true, chunkSize: Int = 5000, optimizer: OptimizerKind = .hf,
+                weightCostOnBiases: Bool = true, chunkSize: Int = defaultChunkSize, optimizer: OptimizerKind = .hf,
                 hessianFree: HessianFreeConfiguration = HessianFreeConfiguration(), maximumIterations: Int? = nil,
                 timeLimitSeconds: Double? = nil, evaluationInterval: Int = 1, checkpointInterval: Int = 5,
                 toolVersion: String = HessianFreeVersion.current) {

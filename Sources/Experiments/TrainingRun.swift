@@ -49,6 +49,9 @@ public final class TrainingRun {
     let trainer: TrainingOptimizer
     /// Seconds spent by earlier invocations of this run (and by pre-training).
     private var elapsedBefore: Double
+    /// Seconds this invocation spent before `run` (pre-training), which count against
+    /// `timeLimitSeconds`, so runs with and without pre-training get equal wall-clock budgets.
+    private var spentInThisInvocation: Double
 
     public static let parametersTensorPrefix = "layer"
     public static let pretrainedFileName = "pretrained.safetensors"
@@ -93,6 +96,7 @@ public final class TrainingRun {
                                       store: { $1.lbfgs = $0 })
         }
         self.elapsedBefore = elapsedBefore
+        spentInThisInvocation = saved == nil ? elapsedBefore : 0
     }
 
     /// A saved baseline state, which must be there when the checkpoint says it is this optimizer's.
@@ -310,7 +314,7 @@ public final class TrainingRun {
 
         while true {
             if let m = c.maximumIterations, trainer.iteration >= m { reason = "maximum-iterations"; break }
-            if let t = c.timeLimitSeconds, elapsed() - elapsedBefore >= t { reason = "time-limit"; break }
+            if let t = c.timeLimitSeconds, elapsed() - elapsedBefore + spentInThisInvocation >= t { reason = "time-limit"; break }
             if stop.isRequested { reason = "interrupted"; break }
             if trainer.isStalled { reason = "stalled"; break }
 
@@ -365,6 +369,7 @@ public final class TrainingRun {
             events(.checkpoint(iteration: trainer.iteration))
         }
         elapsedBefore = total
+        spentInThisInvocation = 0
         return TrainingOutcome(stopReason: reason, iterations: trainer.iteration, seconds: total, lastRecord: lastRecord)
     }
 }

@@ -182,7 +182,7 @@ struct TrainCommand: ParsableCommand {
     var evaluationInterval: Int?
     @Option(help: "Write a checkpoint every N iterations (5).")
     var checkpointInterval: Int?
-    @Option(help: "Cases per chunk of full-data passes (5000).")
+    @Option(help: "Cases per chunk of full-data passes (2500).")
     var chunkSize: Int?
     @Option(help: "OpenBLAS threads (default: all cores).")
     var threads: Int?
