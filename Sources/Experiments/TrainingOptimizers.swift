@@ -28,6 +28,8 @@ public struct SavedOptimizerState: Codable, Sendable {
     public var iteration: Int
     /// Wall-clock seconds of the run so far (pre-training included), over all invocations.
     public var elapsedSeconds: Double
+    /// Gradient evaluations so far (the baselines' count; HF keeps its own in `hessianFree`).
+    public var gradientEvaluations: Int?
     public var hessianFree: SavedHessianFreeState?
     public var sgd: StochasticGradientDescent<Float>.State?
     public var adam: Adam<Float>.State?
@@ -148,8 +150,9 @@ final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer w
     let store: (Optimizer.State, inout SavedOptimizerState) -> Void
 
     init(kind: OptimizerKind, objective: NeuralNetworkObjective<Float>, optimizer: Optimizer, state: Optimizer.State,
-         store: @escaping (Optimizer.State, inout SavedOptimizerState) -> Void) {
+         gradientEvaluations: Int, store: @escaping (Optimizer.State, inout SavedOptimizerState) -> Void) {
         self.kind = kind; self.objective = objective; self.optimizer = optimizer; self.state = state; self.store = store
+        self.gradientEvaluations = gradientEvaluations
     }
 
     var iteration: Int { state.iteration }
@@ -168,7 +171,8 @@ final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer w
     }
 
     func saved(elapsedSeconds: Double) -> SavedOptimizerState {
-        var s = SavedOptimizerState(optimizer: kind, iteration: state.iteration, elapsedSeconds: elapsedSeconds)
+        var s = SavedOptimizerState(optimizer: kind, iteration: state.iteration, elapsedSeconds: elapsedSeconds,
+                                    gradientEvaluations: gradientEvaluations)
         store(state, &s)
         return s
     }

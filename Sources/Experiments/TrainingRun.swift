@@ -75,36 +75,35 @@ public final class TrainingRun {
                                              saved: saved?.hessianFree, iteration: saved?.iteration ?? 0,
                                              previousDirection: previous)
         case .sgd:
-            let o = StochasticGradientDescent<Float>(configuration: c.baselines.sgd)
-            trainer = BaselineTrainer(kind: .sgd, objective: objective, optimizer: o,
-                                      state: try Self.restore(saved?.sgd, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
-                                      store: { $1.sgd = $0 })
+            trainer = try Self.baseline(.sgd, StochasticGradientDescent<Float>(configuration: c.baselines.sgd), objective,
+                                        parameters, seed, saved, saved?.sgd) { $1.sgd = $0 }
         case .adam:
-            let o = Adam<Float>(configuration: c.baselines.adam)
-            trainer = BaselineTrainer(kind: .adam, objective: objective, optimizer: o,
-                                      state: try Self.restore(saved?.adam, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
-                                      store: { $1.adam = $0 })
+            trainer = try Self.baseline(.adam, Adam<Float>(configuration: c.baselines.adam), objective,
+                                        parameters, seed, saved, saved?.adam) { $1.adam = $0 }
         case .ncg:
-            let o = NonlinearConjugateGradient<Float>(configuration: c.baselines.ncg)
-            trainer = BaselineTrainer(kind: .ncg, objective: objective, optimizer: o,
-                                      state: try Self.restore(saved?.ncg, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
-                                      store: { $1.ncg = $0 })
+            trainer = try Self.baseline(.ncg, NonlinearConjugateGradient<Float>(configuration: c.baselines.ncg), objective,
+                                        parameters, seed, saved, saved?.ncg) { $1.ncg = $0 }
         case .lbfgs:
-            let o = LBFGS<Float>(configuration: c.baselines.lbfgs)
-            trainer = BaselineTrainer(kind: .lbfgs, objective: objective, optimizer: o,
-                                      state: try Self.restore(saved?.lbfgs, saved) ?? o.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed),
-                                      store: { $1.lbfgs = $0 })
+            trainer = try Self.baseline(.lbfgs, LBFGS<Float>(configuration: c.baselines.lbfgs), objective,
+                                        parameters, seed, saved, saved?.lbfgs) { $1.lbfgs = $0 }
         }
         self.elapsedBefore = elapsedBefore
         spentInThisInvocation = saved == nil ? elapsedBefore : 0
     }
 
-    /// A saved baseline state, which must be there when the checkpoint says it is this optimizer's.
-    private static func restore<State>(_ state: State?, _ saved: SavedOptimizerState?) throws -> State? {
+    /// A baseline trainer, from its saved state (which must be there when the checkpoint says
+    /// it is this optimizer's) or fresh at `parameters`.
+    private static func baseline<O: FirstOrderOptimizer>(
+        _ kind: OptimizerKind, _ optimizer: O, _ objective: NeuralNetworkObjective<Float>, _ parameters: Vector<Float>,
+        _ seed: UInt64, _ saved: SavedOptimizerState?, _ state: O.State?,
+        store: @escaping (O.State, inout SavedOptimizerState) -> Void
+    ) throws -> BaselineTrainer<O> where O.Scalar == Float {
         if saved != nil && state == nil {
-            throw ExperimentError.unreadableRun("checkpoint holds no state for optimizer '\(saved!.optimizer.rawValue)'")
+            throw ExperimentError.unreadableRun("checkpoint holds no state for optimizer '\(kind.rawValue)'")
         }
-        return state
+        let s = state ?? optimizer.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed)
+        return BaselineTrainer(kind: kind, objective: objective, optimizer: optimizer, state: s,
+                               gradientEvaluations: saved?.gradientEvaluations ?? 0, store: store)
     }
 
     private static func makeObjective(_ c: ExperimentConfiguration, _ dataset: Dataset) throws -> NeuralNetworkObjective<Float> {

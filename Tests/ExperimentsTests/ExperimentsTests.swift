@@ -205,6 +205,7 @@ final class BaselineTrainingTests: XCTestCase {
             let a = try RunFolder(straight).readMetrics(), b = try RunFolder(resumed).readMetrics()
             XCTAssertEqual(a.count, 20, "\(kind)")
             XCTAssertEqual(a.map(\.trainError.bitPattern), b.map(\.trainError.bitPattern), "\(kind) resumes bit-identically")
+            XCTAssertEqual(a.map(\.gradientEvaluations), b.map(\.gradientEvaluations), "\(kind) counts carry over")
             XCTAssertEqual(a.last?.optimizer, kind.rawValue)
             let evaluated = a.filter { $0.trainError.isFinite }
             XCTAssertEqual(evaluated.map(\.iteration), [5, 10, 15, 20], "\(kind): errors every evaluation interval")
