@@ -108,6 +108,19 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--init"), bad.stderr)
     }
 
+    /// The benchmark prints the fields the speed targets are judged on (tiny sizes: the
+    /// numbers are not meaningful here, only the contract).
+    func testBenchJSONFields() throws {
+        let r = try CLITests.run(["bench", "--cases", "300", "--batch", "100", "--repeats", "1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        for key in ["sgemm_gflops", "gradient_seconds", "gradient_gflops", "gv_seconds", "gv_gflops", "peak_rss_mb"] {
+            let value = try XCTUnwrap(object[key] as? Double, key)
+            XCTAssertGreaterThan(value, 0, key)
+        }
+        XCTAssertNotEqual(try CLITests.run(["bench", "--cases=-3"]).status, 0)
+    }
+
     func testRosenbrockJSON() throws {
         let r = try CLITests.run(["rosenbrock", "--dimension", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
