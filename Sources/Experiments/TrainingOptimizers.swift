@@ -18,6 +18,8 @@ struct OptimizerStep {
     var lineSearchRate: Double?
     var cgStopReason: String?
     var gradientNorm: Double?
+    /// Hessian-free timings: gradient passes, CG, backtracking plus line search.
+    var timings: HessianFreeTimings?
 }
 
 /// The optimizer state a checkpoint stores besides the parameters. Hessian-free state keeps
@@ -123,7 +125,8 @@ final class HessianFreeTrainer: TrainingOptimizer {
                              cgIterations: record.conjugateGradientIterations, cgChosen: record.chosenIterate,
                              gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,
                              flops: flops, lineSearchRate: record.lineSearchRate,
-                             cgStopReason: record.conjugateGradientTermination.rawValue, gradientNorm: record.gradientNormAfter)
+                             cgStopReason: record.conjugateGradientTermination.rawValue, gradientNorm: record.gradientNormAfter,
+                             timings: record.seconds)
     }
 
     func saved(elapsedSeconds: Double) -> SavedOptimizerState {

@@ -321,6 +321,7 @@ public final class TrainingRun {
             var flops = step.flops
             var objectiveValue = c.optimizer == .hf ? step.objective : Double.nan
             var trainError = Double.nan, testError: Double? = nil
+            let evaluationStart = elapsed()
             if trainer.iteration % c.evaluationInterval == 0 {
                 let network = self.network
                 if c.optimizer == .hf, let train = objective.lastEvaluationMetrics {
@@ -352,6 +353,12 @@ public final class TrainingRun {
             metrics.lineSearchRate = step.lineSearchRate
             metrics.cgStopReason = step.cgStopReason
             metrics.gradientNorm = step.gradientNorm
+            if let t = step.timings {
+                metrics.gradientSeconds = t.gradient
+                metrics.cgSeconds = t.conjugateGradient
+                metrics.lineSearchSeconds = t.backtrackingAndLineSearch
+            }
+            metrics.evaluationSeconds = now - evaluationStart
             try log.append(metrics)
             lastRecord = metrics
             events(.iteration(metrics))

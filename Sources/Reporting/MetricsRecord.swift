@@ -29,9 +29,9 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
     public var cgIterations: Int
     /// The CG iterate chosen by backtracking (section 4.6), 1-based; 0 when none was taken.
     public var cgChosen: Int
-    /// Gradient evaluations this iteration (mini-batch or full).
+    /// Gradient evaluations so far in the run (cumulative, mini-batch or full).
     public var gradientEvaluations: Int
-    /// Curvature-matrix-vector products this iteration.
+    /// Curvature-matrix-vector products so far in the run (cumulative).
     public var curvatureProducts: Int
     /// This iteration's floating-point operations divided by its own wall time, in 1e9 per
     /// second (see `MetricsRecord.gflops(flops:seconds:)`).
@@ -46,6 +46,13 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
     public var gradientNorm: Double?
     /// Error on a held-out validation set used for early stopping, when evaluated.
     public var validationError: Double?
+    /// Where this iteration's time went (Hessian-free): the full-data gradient passes, the CG
+    /// run (with the batch linearization), CG backtracking plus the line search, and the
+    /// train/test error passes of the log.
+    public var gradientSeconds: Double?
+    public var cgSeconds: Double?
+    public var lineSearchSeconds: Double?
+    public var evaluationSeconds: Double?
 
     public init(iteration: Int, seconds: Double, trainLoss: Double, trainError: Double,
                 testError: Double? = nil, lambda: Double, rho: Double,
@@ -92,6 +99,10 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         case cgStopReason = "cg_stop_reason"
         case gradientNorm = "gradient_norm"
         case validationError = "validation_error"
+        case gradientSeconds = "gradient_seconds"
+        case cgSeconds = "cg_seconds"
+        case lineSearchSeconds = "line_search_seconds"
+        case evaluationSeconds = "evaluation_seconds"
     }
 
     public init(from decoder: Decoder) throws {
@@ -113,6 +124,10 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         cgStopReason = try c.decodeIfPresent(String.self, forKey: .cgStopReason)
         gradientNorm = try c.decodeAllowingNonFiniteIfPresent(forKey: .gradientNorm)
         validationError = try c.decodeAllowingNonFiniteIfPresent(forKey: .validationError)
+        gradientSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .gradientSeconds)
+        cgSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .cgSeconds)
+        lineSearchSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .lineSearchSeconds)
+        evaluationSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .evaluationSeconds)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -134,6 +149,10 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         try c.encodeIfPresent(cgStopReason, forKey: .cgStopReason)
         try c.encodeAllowingNonFiniteIfPresent(gradientNorm, forKey: .gradientNorm)
         try c.encodeAllowingNonFiniteIfPresent(validationError, forKey: .validationError)
+        try c.encodeAllowingNonFiniteIfPresent(gradientSeconds, forKey: .gradientSeconds)
+        try c.encodeAllowingNonFiniteIfPresent(cgSeconds, forKey: .cgSeconds)
+        try c.encodeAllowingNonFiniteIfPresent(lineSearchSeconds, forKey: .lineSearchSeconds)
+        try c.encodeAllowingNonFiniteIfPresent(evaluationSeconds, forKey: .evaluationSeconds)
     }
 
     /// Equality that treats NaN as equal to NaN (field by field), so round-trip tests and
@@ -154,6 +173,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
             && a.gradientEvaluations == b.gradientEvaluations && a.curvatureProducts == b.curvatureProducts
             && same(a.gflops, b.gflops) && a.optimizer == b.optimizer
             && same(a.lineSearchRate, b.lineSearchRate) && a.cgStopReason == b.cgStopReason
+            && same(a.gradientSeconds, b.gradientSeconds) && same(a.cgSeconds, b.cgSeconds)
+            && same(a.lineSearchSeconds, b.lineSearchSeconds) && same(a.evaluationSeconds, b.evaluationSeconds)
             && same(a.gradientNorm, b.gradientNorm) && same(a.validationError, b.validationError)
     }
 }
