@@ -57,6 +57,8 @@ protocol TrainingOptimizer: AnyObject {
     var parameters: Vector<Float> { get }
     /// True when further steps cannot move the parameters.
     var isStalled: Bool { get }
+    /// Receives progress inside a step (stage, done, total); nil when nobody listens.
+    var progress: ((String, Int, Int) -> Void)? { get set }
     func step() throws -> OptimizerStep
     /// The checkpoint's JSON part, and extra tensors for `parameters.safetensors`.
     func saved(elapsedSeconds: Double) -> SavedOptimizerState
@@ -107,6 +109,19 @@ final class HessianFreeTrainer: TrainingOptimizer {
     var iteration: Int { state.iteration }
     var parameters: Vector<Float> { state.parameters }
     var isStalled: Bool { false }
+    var progress: ((String, Int, Int) -> Void)? {
+        didSet {
+            if let report = progress {
+                optimizer.progress = { p in
+                    switch p {
+                    case .conjugateGradient(let done, let total): report("CG", done, total)
+                    }
+                }
+            } else {
+                optimizer.progress = nil
+            }
+        }
+    }
 
     func step() throws -> OptimizerStep {
         let before = state
@@ -161,6 +176,8 @@ final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer w
     var iteration: Int { state.iteration }
     var parameters: Vector<Float> { state.parameters }
     var isStalled: Bool { state.stalled }
+    /// Baseline steps are short: no progress inside them.
+    var progress: ((String, Int, Int) -> Void)?
 
     func step() throws -> OptimizerStep {
         let (next, record) = try optimizer.step(state, objective: objective)

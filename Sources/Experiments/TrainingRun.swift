@@ -22,6 +22,8 @@ public enum TrainingEvent: Sendable {
     case iteration(MetricsRecord)
     /// A checkpoint was written for this iteration.
     case checkpoint(iteration: Int)
+    /// Progress inside a long step: `done` of at most `total` units of `stage` (CG products).
+    case progress(stage: String, done: Int, total: Int, seconds: Double)
 }
 
 /// Why and where a run stopped.
@@ -291,7 +293,7 @@ public final class TrainingRun {
     /// full training and test sets are computed every `evaluationInterval` iterations (NaN in
     /// between). A checkpoint is written every `checkpointInterval` iterations and at the end.
     @discardableResult
-    public func run(stop: StopFlag = StopFlag(), events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingOutcome {
+    public func run(stop: StopFlag = StopFlag(), events: @escaping (TrainingEvent) -> Void = { _ in }) throws -> TrainingOutcome {
         let c = configuration
         let log = try MetricsLog(appendingTo: folder.metrics)
         let clock = ContinuousClock(), start = clock.now
@@ -317,7 +319,13 @@ public final class TrainingRun {
             if stop.isRequested { reason = "interrupted"; break }
             if trainer.isStalled { reason = "stalled"; break }
 
+            let stepStart = clock.now
+            trainer.progress = { stage, done, total in
+                let d = (clock.now - stepStart).components
+                events(.progress(stage: stage, done: done, total: total, seconds: Double(d.seconds) + Double(d.attoseconds) * 1e-18))
+            }
             let step = try trainer.step()
+            trainer.progress = nil
             var flops = step.flops
             var objectiveValue = c.optimizer == .hf ? step.objective : Double.nan
             var trainError = Double.nan, testError: Double? = nil

@@ -62,6 +62,12 @@ public struct HessianFreeState<Scalar: BLASScalar>: Codable, Sendable, Equatable
     }
 }
 
+/// Where a Hessian-free step is, for progress displays.
+public enum HessianFreeProgress: Sendable, Equatable {
+    /// Curvature products done so far in this step's CG run, and the most it can take.
+    case conjugateGradient(products: Int, maximum: Int)
+}
+
 /// Wall-clock seconds spent in the parts of one HF iteration.
 public struct HessianFreeTimings: Codable, Sendable, Equatable {
     /// Full-data objective and gradient (and squared-gradient diagonal).
@@ -142,6 +148,9 @@ public struct HessianFreeRecord: Codable, Sendable, Equatable {
 /// so the same state, objective and configuration give a bit-identical step.
 public final class HessianFreeOptimizer<Scalar: BLASScalar> {
     public let configuration: HessianFreeConfiguration
+    /// Called during a step, so a caller can show progress through long CG runs; it must not
+    /// touch the optimizer. Has no effect on the trajectory.
+    public var progress: ((HessianFreeProgress) -> Void)?
     private var solver: ConjugateGradientSolver<Scalar>?
     private var trial = Vector<Scalar>(zeros: 0)
     private var negativeGradient = Vector<Scalar>(zeros: 0)
@@ -261,10 +270,14 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             warmStart = previous
         }
         let scalarLambda = Scalar(lambda)
+        var products = 0
+        let maximumProducts = c.conjugateGradient.maximumIterations + 1
         let cg = solver!.solve(
-            apply: { v, out in
+            apply: { [progress] v, out in
                 curvature.apply(v, into: &out)
                 out.add(v, scaledBy: scalarLambda)
+                products += 1
+                progress?(.conjugateGradient(products: products, maximum: maximumProducts))
             },
             b: negativeGradient, start: warmStart, preconditioner: preconditioner,
             configuration: c.conjugateGradient)

@@ -61,23 +61,42 @@ struct DataOptions: ParsableArguments {
     var locations: DataLocations { DataLocations.resolve(dataDirectory: dataDir, cacheDirectory: cacheDir) }
 }
 
-/// How a run reports progress on the terminal.
-struct ProgressPrinter {
-    var quiet: Bool
-    var json: Bool
+/// How a run reports progress: one line per iteration on stdout, messages on stderr, and on
+/// a terminal a progress bar (stderr) through the CG run of a long iteration.
+final class ProgressPrinter {
+    let quiet: Bool
+    let json: Bool
+    private let showsBar = isatty(STDERR_FILENO) != 0
+    private var barShown = false
+
+    init(quiet: Bool, json: Bool) { self.quiet = quiet; self.json = json }
+
+    private func clearBar() {
+        if barShown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)); barShown = false }
+    }
 
     func handle(_ event: TrainingEvent) {
         switch event {
         case .message(let m):
+            clearBar()
             if !quiet { Console.error("hf: \(m)") }
         case .iteration(let r):
+            clearBar()
             if json {
                 if let line = try? MetricsLog.line(for: r) { Console.line(line) }
             } else if !quiet {
                 Console.line(ProgressLine.format(r))
             }
         case .checkpoint(let i):
+            clearBar()
             if !quiet && !json { Console.error("hf: checkpoint at iteration \(i)") }
+        case .progress(let stage, let done, let total, let seconds):
+            guard showsBar, !quiet, seconds >= 2 else { return }
+            // CG usually stops well before its maximum, so no time-left estimate: the bar is
+            // against the maximum number of products, with the time spent in this iteration.
+            let bar = ProgressBar.render(completed: done, total: total, width: 30, label: "\(stage) products (of at most)")
+            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + bar + String(format: "  %.0f s", seconds)).utf8))
+            barShown = true
         }
     }
 }
