@@ -359,6 +359,8 @@ struct TrainCommand: ParsableCommand {
             let outcome = try run.run(stop: stopper.flag, events: printer.handle)
             printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
                                            outcome.stopReason, outcome.iterations, outcome.seconds, run.folder.url.path)))
+            // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
+            if outcome.stopReason == "interrupted" { throw ExitCode(130) }
         }
     }
 }

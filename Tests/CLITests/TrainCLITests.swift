@@ -121,6 +121,34 @@ final class TrainCLITests: XCTestCase {
         XCTAssertNotEqual(try CLITests.run(["bench", "--cases=-3"]).status, 0)
     }
 
+    /// SIGINT stops at the next iteration boundary with a checkpoint, exit status 130, and
+    /// the run resumes from there.
+    func testInterruptWritesACheckpointAndResumes() throws {
+        let out = path("interrupted")
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = ["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror", "--max-iterations", "1000000",
+                       "--checkpoint-interval", "100000", "--out", out, "--quiet"]
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        let metrics = out + "/metrics.jsonl"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: metrics, encoding: .utf8), text.split(separator: "\n").count >= 3 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 130)
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/checkpoint/optimizer_state.json"))) as! [String: Any]
+        let iteration = try XCTUnwrap(state["iteration"] as? Int)
+        XCTAssertGreaterThanOrEqual(iteration, 3)
+        let r = try CLITests.run(["train", "--resume", out, "--max-iterations", String(iteration + 2), "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, iteration + 2)
+    }
+
     func testRosenbrockJSON() throws {
         let r = try CLITests.run(["rosenbrock", "--dimension", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
