@@ -161,6 +161,8 @@ struct TrainCommand: ParsableCommand {
     var momentum: Double?
     @Flag(help: "Nesterov momentum for sgd.")
     var nesterov = false
+    @Option(help: "Learning-rate schedule of sgd/adam: constant, step:FACTOR:EVERY (multiply by FACTOR every EVERY steps) or inverse:DECAY (rate / (1 + DECAY t)).")
+    var lrSchedule: String?
     @Option(help: "Mini-batch size of sgd/adam, cases per line-search batch of ncg (1000).")
     var minibatchSize: Int?
     @Option(help: "Seed of the initialization.")
@@ -275,6 +277,24 @@ struct TrainCommand: ParsableCommand {
             c.baselines.sgd.learningRate = r; c.baselines.adam.learningRate = r
         }
         if let m = momentum { c.baselines.sgd.momentum = m }
+        if let text = lrSchedule {
+            let parts = text.split(separator: ":").map(String.init)
+            let schedule: LearningRateSchedule
+            switch (parts.first, parts.count) {
+            case ("constant", 1): schedule = .constant
+            case ("step", 3):
+                guard let f = Double(parts[1]), f > 0, let e = Int(parts[2]), e > 0 else {
+                    throw ValidationError("--lr-schedule step:FACTOR:EVERY needs a positive factor and step count, got '\(text)'")
+                }
+                schedule = .stepDecay(factor: f, every: e)
+            case ("inverse", 2):
+                guard let d = Double(parts[1]), d >= 0 else { throw ValidationError("--lr-schedule inverse:DECAY needs DECAY >= 0, got '\(text)'") }
+                schedule = .inverseTime(decay: d)
+            default:
+                throw ValidationError("--lr-schedule must be constant, step:FACTOR:EVERY or inverse:DECAY, got '\(text)'")
+            }
+            c.baselines.sgd.schedule = schedule; c.baselines.adam.schedule = schedule
+        }
         if nesterov { c.baselines.sgd.momentumKind = .nesterov }
         if let b = minibatchSize {
             guard b > 0 else { throw ValidationError("--minibatch-size must be positive, got \(b)") }

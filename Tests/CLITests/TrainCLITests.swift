@@ -73,6 +73,8 @@ final class TrainCLITests: XCTestCase {
             (["train", "--data", path("train.npy"), "--layers", "20-4", "--mirror", "--out", path("m3")], "20 units"),
             (["train", "--data", path("train.npy"), "--layers", "16-4", "--mirror", "--weight-cost", "-1", "--out", path("m4")], "weight-cost"),
             (["train", "--resume", path("not-a-run")], "not a run folder"),
+            (["train", "--data", path("train.npy"), "--layers", "16-4", "--mirror", "--optimizer", "sgd", "--lr-schedule", "step:2", "--out", path("m5")], "--lr-schedule"),
+            (["train", "--data", path("train.npy"), "--layers", "16-4", "--mirror", "--optimizer", "newton", "--out", path("m6")], "newton"),
             (["evaluate", "--checkpoint", path("not-a-run")], "not a run folder"),
             (["report", path("not-a-run"), "--out", path("r")], "not a run folder"),
             (["data", "summary", "--dataset", "mnist", "--data-dir", path("empty")], "mnist"),
@@ -96,7 +98,7 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(a.status, 0, a.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: pt + "/pretrained.safetensors"))
         let b = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror", "--optimizer", "sgd",
-                                  "--learning-rate", "0.05", "--nesterov", "--minibatch-size", "20", "--max-iterations", "10",
+                                  "--learning-rate", "0.05", "--nesterov", "--minibatch-size", "20", "--max-iterations", "10", "--lr-schedule", "step:0.5:5",
                                   "--init-from", pt + "/pretrained.safetensors", "--out", sgd, "--quiet"])
         XCTAssertEqual(b.status, 0, b.stderr)
         let report = path("baselines-report")
