@@ -6,6 +6,8 @@
 SWIFT ?= swift
 CONFIG ?= release
 DATA_DIR ?= $(abspath ../shared/data)
+# Extra arguments for `hf demo`, e.g. make demo DEMO_ARGS="--seconds 60"
+DEMO_ARGS ?=
 
 .PHONY: deps build demo test bench clean
 
@@ -22,7 +24,7 @@ build: deps
 	$(SWIFT) build -c $(CONFIG) --product hf
 
 demo: build
-	HF_DATA_DIR=$${HF_DATA_DIR:-$(DATA_DIR)} $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf demo
+	HF_DATA_DIR=$${HF_DATA_DIR:-$(DATA_DIR)} $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf demo $(DEMO_ARGS)
 
 bench: build
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf bench
