@@ -129,6 +129,36 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.hessianFree.weightCost = weightCost
     }
 
+    enum CodingKeys: String, CodingKey {
+        case preset, data, architecture, initialization, seed, weightCost, weightCostOnBiases, chunkSize, optimizer
+        case baselines, pretraining, initialParameters, hessianFree, maximumIterations, timeLimitSeconds
+        case evaluationInterval, checkpointInterval, toolVersion
+    }
+
+    /// Reads a configuration; settings added after a run folder was written take their
+    /// defaults, so older run folders stay readable and resumable.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        preset = try c.decode(String.self, forKey: .preset)
+        data = try c.decode(DataSpecification.self, forKey: .data)
+        architecture = try c.decode(NetworkArchitecture.self, forKey: .architecture)
+        initialization = try c.decode(InitializationScheme.self, forKey: .initialization)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        weightCost = try c.decode(Double.self, forKey: .weightCost)
+        weightCostOnBiases = try c.decode(Bool.self, forKey: .weightCostOnBiases)
+        chunkSize = try c.decode(Int.self, forKey: .chunkSize)
+        optimizer = try c.decode(OptimizerKind.self, forKey: .optimizer)
+        baselines = try c.decodeIfPresent(BaselineConfigurations.self, forKey: .baselines) ?? BaselineConfigurations()
+        pretraining = try c.decodeIfPresent(PretrainingSpecification.self, forKey: .pretraining)
+        initialParameters = try c.decodeIfPresent(String.self, forKey: .initialParameters)
+        hessianFree = try c.decode(HessianFreeConfiguration.self, forKey: .hessianFree)
+        maximumIterations = try c.decodeIfPresent(Int.self, forKey: .maximumIterations)
+        timeLimitSeconds = try c.decodeIfPresent(Double.self, forKey: .timeLimitSeconds)
+        evaluationInterval = try c.decode(Int.self, forKey: .evaluationInterval)
+        checkpointInterval = try c.decode(Int.self, forKey: .checkpointInterval)
+        toolVersion = try c.decode(String.self, forKey: .toolVersion)
+    }
+
     /// Checks the settings a user can get wrong, with a message naming the setting.
     public func validate() throws {
         guard weightCost >= 0, weightCost.isFinite else { throw ExperimentError.invalid("--weight-cost must be finite and >= 0, got \(weightCost)") }

@@ -68,6 +68,17 @@ final class ExperimentsTests: XCTestCase {
         }
     }
 
+    /// Settings added later take their defaults when an older config.json lacks them.
+    func testOlderConfigurationsStillDecode() throws {
+        let c = Preset.curves.configuration()
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)) as! [String: Any]
+        object.removeValue(forKey: "baselines")
+        let decoded = try JSONDecoder().decode(ExperimentConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(decoded, c)
+        object.removeValue(forKey: "architecture")
+        XCTAssertThrowsError(try JSONDecoder().decode(ExperimentConfiguration.self, from: JSONSerialization.data(withJSONObject: object)))
+    }
+
     func testTrainingReducesErrorAndWritesTheRunFolder() throws {
         let folder = directory.appendingPathComponent("run")
         let run = try TrainingRun.create(configuration: try tinyConfiguration(maximumIterations: 12), folder: folder, locations: locations)
