@@ -328,7 +328,7 @@ public final class TrainingRun {
             trainer.progress = nil
             var flops = step.flops
             var objectiveValue = c.optimizer == .hf ? step.objective : Double.nan
-            var trainError = Double.nan, testError: Double? = nil
+            var trainError = Double.nan, testError: Double? = nil, validationError: Double? = nil
             let evaluationStart = elapsed()
             if trainer.iteration % c.evaluationInterval == 0 {
                 let network = self.network
@@ -346,6 +346,12 @@ public final class TrainingRun {
                     testError = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize).reconstructionError
                     flops += forwardFlops(c.architecture, cases: dataset.test.rows)
                 }
+                if let v = dataset.validation, v.rows > 0 {
+                    // FACES holds people 26-30 out as a validation set (for early stopping).
+                    validationError = try network.metrics(inputs: v, targets: dataset.targets(.validation) ?? v,
+                                                          chunkSize: c.chunkSize).reconstructionError
+                    flops += forwardFlops(c.architecture, cases: v.rows)
+                }
             }
             let now = elapsed()
             let seconds = now - iterationStart
@@ -361,6 +367,7 @@ public final class TrainingRun {
             metrics.lineSearchRate = step.lineSearchRate
             metrics.cgStopReason = step.cgStopReason
             metrics.gradientNorm = step.gradientNorm
+            metrics.validationError = validationError
             if let t = step.timings {
                 metrics.gradientSeconds = t.gradient
                 metrics.cgSeconds = t.conjugateGradient
