@@ -243,11 +243,14 @@ struct TrainCommand: ParsableCommand {
                                          testTargets: testTargets, divideBy: scale)
             var hf = HessianFreeConfiguration()
             hf.curvatureBatches = .fullData
-            c = ExperimentConfiguration(preset: "custom", data: data, architecture: try parseArchitecture(layers),
+            c = ExperimentConfiguration(preset: "custom", data: data, architecture: try parseArchitecture(layers, mirrored: mirror),
                                         hessianFree: hf)
         }
-        if preset != nil, layers != nil || activations != nil || hidden != nil || code != nil || output != nil {
-            c.architecture = try parseArchitecture(layers ?? c.architecture.layerSizes.map(String.init).joined(separator: "-"),
+        if let p = preset.flatMap(Preset.init(rawValue:)),
+           layers != nil || activations != nil || hidden != nil || code != nil || output != nil {
+            // Without --layers, a preset's own encoder is mirrored (keeping its linear code layer).
+            let encoder = p.benchmark.table1.encoder.map(String.init).joined(separator: "-")
+            c.architecture = try parseArchitecture(layers ?? encoder, mirrored: layers == nil ? true : mirror,
                                                    defaultOutput: c.architecture.activations.last!)
         }
         if let i = initialization {
@@ -326,7 +329,7 @@ struct TrainCommand: ParsableCommand {
         return c
     }
 
-    func parseArchitecture(_ text: String, defaultOutput: Activation = .logistic) throws -> NetworkArchitecture {
+    func parseArchitecture(_ text: String, mirrored mirror: Bool, defaultOutput: Activation = .logistic) throws -> NetworkArchitecture {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         let sizes = parts.compactMap { Int($0) }
         guard sizes.count == parts.count, sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {

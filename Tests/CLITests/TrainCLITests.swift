@@ -151,6 +151,22 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(lines.count, iteration + 2)
     }
 
+    /// A preset's architecture can be changed by flags; without --layers its own encoder is
+    /// mirrored, keeping the linear code layer.
+    func testPresetArchitectureOverrides() throws {
+        let out = path("tanh")
+        let r = try CLITests.run(["train", "--preset", "curves", "--hidden", "tanh", "--max-iterations", "0",
+                                  "--cache-dir", path("cache"), "--out", out, "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))) as! [String: Any]
+        let architecture = config["architecture"] as! [String: Any]
+        XCTAssertEqual(architecture["layerSizes"] as? [Int], [784, 400, 200, 100, 50, 25, 6, 25, 50, 100, 200, 400, 784])
+        let activations = architecture["activations"] as! [String]
+        XCTAssertEqual(activations[5], "linear")
+        XCTAssertEqual(activations[0], "tanh")
+        XCTAssertEqual(activations.last, "logistic")
+    }
+
     func testRosenbrockJSON() throws {
         let r = try CLITests.run(["rosenbrock", "--dimension", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
