@@ -30,8 +30,10 @@ public struct SavedOptimizerState: Codable, Sendable {
     public var iteration: Int
     /// Wall-clock seconds of the run so far (pre-training included), over all invocations.
     public var elapsedSeconds: Double
-    /// Gradient evaluations so far (the baselines' count; HF keeps its own in `hessianFree`).
+    /// Gradient evaluations and cases evaluated so far (the baselines' counts; HF keeps its
+    /// own in `hessianFree`).
     public var gradientEvaluations: Int?
+    public var casesEvaluated: Int?
     public var hessianFree: SavedHessianFreeState?
     public var sgd: StochasticGradientDescent<Float>.State?
     public var adam: Adam<Float>.State?
@@ -163,14 +165,16 @@ final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer w
     let objective: NeuralNetworkObjective<Float>
     let optimizer: Optimizer
     private(set) var state: Optimizer.State
-    private var gradientEvaluations = 0
+    /// The optimizer's cumulative counters after the last step.
+    private var gradientEvaluations: Int
+    private var casesEvaluated: Int
     let kind: OptimizerKind
     let store: (Optimizer.State, inout SavedOptimizerState) -> Void
 
     init(kind: OptimizerKind, objective: NeuralNetworkObjective<Float>, optimizer: Optimizer, state: Optimizer.State,
-         gradientEvaluations: Int, store: @escaping (Optimizer.State, inout SavedOptimizerState) -> Void) {
+         gradientEvaluations: Int, casesEvaluated: Int, store: @escaping (Optimizer.State, inout SavedOptimizerState) -> Void) {
         self.kind = kind; self.objective = objective; self.optimizer = optimizer; self.state = state; self.store = store
-        self.gradientEvaluations = gradientEvaluations
+        self.gradientEvaluations = gradientEvaluations; self.casesEvaluated = casesEvaluated
     }
 
     var iteration: Int { state.iteration }
@@ -182,9 +186,11 @@ final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer w
     func step() throws -> OptimizerStep {
         let (next, record) = try optimizer.step(state, objective: objective)
         state = next
-        gradientEvaluations += record.gradientEvaluations
-        // Each evaluated case costs one forward and backward pass of the network.
-        let flops = objective.architecture.gradientFlops(cases: record.casesEvaluated)
+        // The record's counters are cumulative; each case evaluated in this step cost one
+        // forward and backward pass of the network.
+        let flops = objective.architecture.gradientFlops(cases: record.casesEvaluated - casesEvaluated)
+        gradientEvaluations = record.gradientEvaluations
+        casesEvaluated = record.casesEvaluated
         return OptimizerStep(objective: record.value, gradientEvaluations: gradientEvaluations, flops: flops,
                              lineSearchRate: record.learningRate, cgStopReason: record.lineSearch.map { "\($0)" },
                              gradientNorm: record.gradientNorm)
@@ -192,7 +198,7 @@ final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer w
 
     func saved(elapsedSeconds: Double) -> SavedOptimizerState {
         var s = SavedOptimizerState(optimizer: kind, iteration: state.iteration, elapsedSeconds: elapsedSeconds,
-                                    gradientEvaluations: gradientEvaluations)
+                                    gradientEvaluations: gradientEvaluations, casesEvaluated: casesEvaluated)
         store(state, &s)
         return s
     }

@@ -105,7 +105,8 @@ public final class TrainingRun {
         }
         let s = state ?? optimizer.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed)
         return BaselineTrainer(kind: kind, objective: objective, optimizer: optimizer, state: s,
-                               gradientEvaluations: saved?.gradientEvaluations ?? 0, store: store)
+                               gradientEvaluations: saved?.gradientEvaluations ?? 0,
+                               casesEvaluated: saved?.casesEvaluated ?? 0, store: store)
     }
 
     private static func makeObjective(_ c: ExperimentConfiguration, _ dataset: Dataset) throws -> NeuralNetworkObjective<Float> {

@@ -270,9 +270,11 @@ struct TrainCommand: ParsableCommand {
         if let o = optimizer {
             c.optimizer = o
             if o != .hf {
-                // A baseline step is one mini-batch update or line search: evaluate and save less often.
+                // A baseline step is one mini-batch update or line search: evaluate and save
+                // less often, and let the budget (--time-limit, --max-iterations) decide the length.
                 c.evaluationInterval = o == .lbfgs ? 1 : 50
                 c.checkpointInterval = o == .lbfgs ? 5 : 500
+                if preset != nil { c.maximumIterations = nil }
             }
         }
         if let r = learningRate {

@@ -217,6 +217,11 @@ final class BaselineTrainingTests: XCTestCase {
             XCTAssertEqual(a.count, 20, "\(kind)")
             XCTAssertEqual(a.map(\.trainError.bitPattern), b.map(\.trainError.bitPattern), "\(kind) resumes bit-identically")
             XCTAssertEqual(a.map(\.gradientEvaluations), b.map(\.gradientEvaluations), "\(kind) counts carry over")
+            // Counts are cumulative: one or more evaluations per step, never more than the line
+            // search's budget per step.
+            XCTAssertGreaterThanOrEqual(a.last!.gradientEvaluations, 20, "\(kind)")
+            XCTAssertLessThanOrEqual(a.last!.gradientEvaluations, 20 * 25, "\(kind)")
+            XCTAssertTrue(a.allSatisfy { $0.gflops.isFinite && $0.gflops < 1000 }, "\(kind): flops counted per step")
             XCTAssertEqual(a.last?.optimizer, kind.rawValue)
             let evaluated = a.filter { $0.trainError.isFinite }
             XCTAssertEqual(evaluated.map(\.iteration), [5, 10, 15, 20], "\(kind): errors every evaluation interval")
