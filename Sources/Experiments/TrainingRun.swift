@@ -150,7 +150,12 @@ public final class TrainingRun {
             let file: SafeTensorsFile
             do { file = try SafeTensors.read(from: URL(fileURLWithPath: path)) }
             catch { throw ExperimentError.unreadableRun("\(path): \(error)") }
-            return (try parametersVector(from: file, layout: layout, file: path), 0)
+            // Weights from `pretrained.safetensors` keep their pre-training time on the run's
+            // clock (Figure 2 includes pre-training time), so runs that share one pre-training
+            // are compared fairly.
+            let seconds = file.metadata["pretraining_seconds"].flatMap(Double.init) ?? 0
+            if seconds > 0 { events(.message(String(format: "%@ took %.1f s of pre-training; counted in this run's time", path, seconds))) }
+            return (try parametersVector(from: file, layout: layout, file: path), seconds)
         }
         guard let p = c.pretraining else {
             return (NeuralNetwork<Float>(architecture: c.architecture, initialization: c.initialization, seed: c.seed).parameters, 0)

@@ -266,5 +266,13 @@ final class BaselineTrainingTests: XCTestCase {
         d.initialParameters = saved.path
         let again = try TrainingRun.create(configuration: d, folder: directory.appendingPathComponent("from"), locations: locations)
         XCTAssertEqual(again.parameters, run.parameters)
+        // The pre-training time stays on the clock of a run that reuses the weights.
+        var e = try configuration(.hf, iterations: 1)
+        e.initialParameters = saved.path
+        let reused = try TrainingRun.create(configuration: e, folder: directory.appendingPathComponent("reuse"), locations: locations)
+        let first = try XCTUnwrap(try reused.run().lastRecord)
+        let pretrainingSeconds = try XCTUnwrap(Double(try SafeTensors.read(from: saved).metadata["pretraining_seconds"] ?? ""))
+        XCTAssertGreaterThan(pretrainingSeconds, 0)
+        XCTAssertGreaterThanOrEqual(first.seconds, pretrainingSeconds)
     }
 }
