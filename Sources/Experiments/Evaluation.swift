@@ -73,7 +73,10 @@ public enum RunReport {
             let initialization: String
             switch c.initialization {
             case _ where c.pretraining != nil: initialization = "PT"
-            case _ where c.initialParameters != nil: initialization = "from file"
+            case _ where c.initialParameters != nil:
+                // Weights saved by pre-training carry their pre-training time in the metadata.
+                let meta = (try? SafeTensors.read(from: URL(fileURLWithPath: c.initialParameters!)))?.metadata
+                initialization = meta?["pretraining_seconds"] != nil ? "PT (reused)" : "from file"
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"
             }

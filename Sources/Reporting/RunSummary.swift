@@ -56,14 +56,14 @@ public struct RunSummary: Sendable, Equatable {
         self.seconds = seconds
     }
 
-    /// Summarizes `records` (in logged order). The final errors are the last record's train
-    /// error with the last test error logged up to then (the test set may be evaluated only
-    /// every few iterations).
+    /// Summarizes `records` (in logged order). The final errors are those of the last record
+    /// whose errors were measured (errors may be evaluated only every few iterations), with the
+    /// last test error logged up to then.
     public init(name: String, dataSet: String, initialization: String, optimizer: String, weightCost: Double,
                 records: [MetricsRecord]) {
         var final: ErrorsAt?
-        if let last = records.last {
-            let lastTest = records.last { $0.testError.map { $0.isFinite } ?? false }?.testError
+        if let last = records.last(where: { $0.trainError.isFinite }) ?? records.last {
+            let lastTest = records.last { $0.iteration <= last.iteration && ($0.testError.map { $0.isFinite } ?? false) }?.testError
             final = ErrorsAt(iteration: last.iteration, seconds: last.seconds, trainError: last.trainError, testError: lastTest)
         }
         var best: MetricsRecord?

@@ -32,6 +32,15 @@ final class RunSummaryTests: XCTestCase {
         XCTAssertEqual(summary.seconds, 3725)
     }
 
+    /// Baselines log errors every few steps (NaN between): the end of the table is the last
+    /// measured record, not the NaN of the last step.
+    func testFinalErrorsAreTheLastMeasuredOnes() {
+        let sparse = records + [record(8, seconds: 3800, train: .nan, test: nil)]
+        let summary = RunSummary(name: "s", dataSet: "CURVES", initialization: "RAND", optimizer: "SGD", weightCost: 0, records: sparse)
+        XCTAssertEqual(summary.final, RunSummary.ErrorsAt(iteration: 7, seconds: 3725, trainError: 1.1, testError: 2.4))
+        XCTAssertEqual(summary.iterations, 8)
+    }
+
     func testEmptyAndTestlessRuns() {
         let empty = RunSummary(name: "e", dataSet: "CURVES", initialization: "sparse", optimizer: "HF", weightCost: 0, records: [])
         XCTAssertNil(empty.final)
