@@ -309,11 +309,6 @@ public final class TrainingRun {
         }
         let trainTargets = dataset.targets(.train) ?? dataset.train
         let testTargets = dataset.targets(.test) ?? dataset.test
-        let weightCostTerm = { (theta: Vector<Float>) -> Double in
-            var t = theta
-            if !c.weightCostOnBiases { for layer in c.architecture.layout.layers { for i in layer.biasRange { t[i] = 0 } } }
-            return 0.5 * c.weightCost * t.squaredNorm
-        }
         var lastRecord: MetricsRecord?
         var reason = "maximum-iterations"
         var lastCheckpointIteration = trainer.iteration
@@ -345,7 +340,7 @@ public final class TrainingRun {
                 } else {
                     let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize)
                     trainError = train.reconstructionError
-                    if c.optimizer != .hf { objectiveValue = train.loss + weightCostTerm(trainer.parameters) }
+                    if c.optimizer != .hf { objectiveValue = train.loss + objective.regularization(at: trainer.parameters) }
                     flops += forwardFlops(c.architecture, cases: dataset.train.rows)
                 }
                 if dataset.test.rows > 0 {

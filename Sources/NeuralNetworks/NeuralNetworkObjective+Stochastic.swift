@@ -1,6 +1,14 @@
 import LinearAlgebra
 import Optimization
 
+extension NeuralNetworkObjective {
+    /// The regularization term (weightCost / 2) |theta|^2 of the objective, on the parameters
+    /// it applies to (all, or weights only).
+    public func regularization(at parameters: Vector<Scalar>) -> Double {
+        parameters.elements.withUnsafeBufferPointer { regularizer.value($0.baseAddress!) }
+    }
+}
+
 extension NeuralNetworkObjective: StochasticObjective {
     /// Mean loss over the selected cases plus the weight cost, and its gradient: what the
     /// mini-batch baselines (SGD, Adam, H&S's nonlinear-CG fine-tuning) step on. `.all` is

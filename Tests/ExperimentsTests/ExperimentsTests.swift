@@ -226,6 +226,13 @@ final class BaselineTrainingTests: XCTestCase {
             let evaluated = a.filter { $0.trainError.isFinite }
             XCTAssertEqual(evaluated.map(\.iteration), [5, 10, 15, 20], "\(kind): errors every evaluation interval")
             XCTAssertLessThan(evaluated.last!.trainError, evaluated.first!.trainError * 1.0001, "\(kind) does not get worse")
+            // train_loss is the full objective (mean loss + weight cost) at the logged parameters.
+            let model = try SavedModel.read(from: straight)
+            let c = try configuration(kind, iterations: 20)
+            let data = try NPY.read(URL(fileURLWithPath: c.data.trainInputs!))
+            let objective = try NeuralNetworkObjective(architecture: c.architecture, inputs: data, targets: data, weightCost: c.weightCost)
+            XCTAssertEqual(evaluated.last!.trainLoss, objective.value(at: model.network.parameters, cases: .all),
+                           accuracy: 1e-6 * abs(evaluated.last!.trainLoss), "\(kind)")
         }
     }
 
