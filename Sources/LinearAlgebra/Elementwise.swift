@@ -45,6 +45,10 @@ public protocol ElementwiseScalar: BLASScalar {
     /// Replaces z by y in place; when `gradient` is given, writes dL/dz = y - t there.
     static func logisticCrossEntropy(_ z: UnsafeMutablePointer<Self>, targets t: UnsafePointer<Self>,
                                      gradient: UnsafeMutablePointer<Self>?, count: Int) -> Double
+    /// `logisticCrossEntropy`, also returning the sum of (y - t)^2 (the reconstruction error)
+    /// from the same pass over the buffers.
+    static func logisticCrossEntropyAndSquaredError(_ z: UnsafeMutablePointer<Self>, targets t: UnsafePointer<Self>,
+                                                    gradient: UnsafeMutablePointer<Self>?, count: Int) -> (loss: Double, squaredError: Double)
     /// Squared error without the 1/2: returns the sum of (y - t)^2 (Double); when `gradient`
     /// is given writes dL/dy = 2 (y - t) there.
     static func squaredError(_ y: UnsafePointer<Self>, targets t: UnsafePointer<Self>,
@@ -66,6 +70,11 @@ public protocol ElementwiseScalar: BLASScalar {
     /// sums[j] += alpha * sum_i matrix[i, j] (matrix rows x columns).
     static func addColumnSums(of matrix: UnsafePointer<Self>, rows: Int, columns: Int, scaledBy alpha: Self,
                               into sums: UnsafeMutablePointer<Self>)
+    /// x *= f'(z) written in terms of the outputs y = f(z) (x, y rows x columns), then
+    /// sums[j] += alpha * sum_i x[i, j] of the result: a backward step and its bias gradient
+    /// in one pass. Column sums are added in row order, as `addColumnSums` does.
+    static func multiplyByDerivative(_ derivative: UnitDerivative, _ x: UnsafeMutablePointer<Self>, outputs y: UnsafePointer<Self>,
+                                     rows: Int, columns: Int, addingColumnSumsScaledBy alpha: Self, into sums: UnsafeMutablePointer<Self>)
     /// destination = source^2 elementwise.
     static func square(_ source: UnsafePointer<Self>, into destination: UnsafeMutablePointer<Self>, count: Int)
     /// x *= y elementwise (Hadamard product), in place.
@@ -79,6 +88,19 @@ public protocol ElementwiseScalar: BLASScalar {
     static func scaleRows(_ matrix: UnsafeMutablePointer<Self>, by scales: UnsafePointer<Self>, rows: Int, columns: Int)
     /// sum of (y - t)^2 in Double.
     static func squaredDifferenceSum(_ y: UnsafePointer<Self>, _ t: UnsafePointer<Self>, count: Int) -> Double
+}
+
+/// The unit derivatives that `multiplyByDerivative(_:_:outputs:rows:columns:addingColumnSumsScaledBy:into:)`
+/// applies, each written in terms of the unit's output y.
+public enum UnitDerivative: Sendable {
+    /// y (1 - y)
+    case logistic
+    /// 1 - y^2
+    case tanh
+    /// 1 where y > 0, else 0
+    case rectifiedLinear
+    /// 1
+    case linear
 }
 
 /// How many threads the elementwise kernels split large buffers over.
@@ -109,6 +131,10 @@ public protocol _FloatLanes: SIMD where Scalar: BinaryFloatingPoint {
     static func exp(_ x: Self) -> Self
     /// |x| on every lane.
     static func magnitude(_ x: Self) -> Self
+    /// Per lane: `negative` where the sign bit of `z` is set, else `nonNegative`. A bitwise
+    /// select: the generic `replacing(with:where:)` compiles to a lane-by-lane loop in the
+    /// specialized kernels, which made the cross-entropy kernel 10x slower.
+    static func select(_ negative: Self, _ nonNegative: Self, bySignOf z: Self) -> Self
 }
 
 extension SIMD8: _FloatLanes where Scalar == Float {
@@ -136,6 +162,11 @@ extension SIMD8: _FloatLanes where Scalar == Float {
     }
     @inline(__always) public static func magnitude(_ x: SIMD8<Float>) -> SIMD8<Float> {
         unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & SIMD8<UInt32>(repeating: 0x7FFF_FFFF), to: SIMD8<Float>.self)
+    }
+    @inline(__always) public static func select(_ negative: SIMD8<Float>, _ nonNegative: SIMD8<Float>, bySignOf z: SIMD8<Float>) -> SIMD8<Float> {
+        let mask = unsafeBitCast(unsafeBitCast(z, to: SIMD8<Int32>.self) &>> 31, to: SIMD8<UInt32>.self)
+        let n = unsafeBitCast(negative, to: SIMD8<UInt32>.self), p = unsafeBitCast(nonNegative, to: SIMD8<UInt32>.self)
+        return unsafeBitCast((n & mask) | (p & ~mask), to: SIMD8<Float>.self)
     }
 }
 
@@ -169,6 +200,11 @@ extension SIMD4: _FloatLanes where Scalar == Double {
     }
     @inline(__always) public static func magnitude(_ x: SIMD4<Double>) -> SIMD4<Double> {
         unsafeBitCast(unsafeBitCast(x, to: SIMD4<UInt64>.self) & SIMD4<UInt64>(repeating: 0x7FFF_FFFF_FFFF_FFFF), to: SIMD4<Double>.self)
+    }
+    @inline(__always) public static func select(_ negative: SIMD4<Double>, _ nonNegative: SIMD4<Double>, bySignOf z: SIMD4<Double>) -> SIMD4<Double> {
+        let mask = unsafeBitCast(unsafeBitCast(z, to: SIMD4<Int64>.self) &>> 63, to: SIMD4<UInt64>.self)
+        let n = unsafeBitCast(negative, to: SIMD4<UInt64>.self), p = unsafeBitCast(nonNegative, to: SIMD4<UInt64>.self)
+        return unsafeBitCast((n & mask) | (p & ~mask), to: SIMD4<Double>.self)
     }
 }
 
@@ -219,6 +255,25 @@ enum Kernels<V: _FloatLanes> {
         }
     }
 
+    /// Like `splitSum` for bodies with two sums.
+    @inline(__always) static func splitSums(_ count: Int, _ body: (Int, Int) -> (Double, Double)) -> (Double, Double) {
+        let t = max(ElementwiseParallelism.threads, 1)
+        if t == 1 || count < ElementwiseParallelism.minimumParallelCount { return body(0, count) }
+        return withUnsafeTemporaryAllocation(of: (Double, Double).self, capacity: t) { partial in
+            partial.initialize(repeating: (0, 0))
+            let piece = ((count + t - 1) / t + V.scalarCount - 1) / V.scalarCount * V.scalarCount
+            let base = UncheckedSendable(value: partial.baseAddress!)
+            withoutActuallyEscaping(body) { body in
+                let box = UncheckedSendable(value: body)
+                DispatchQueue.concurrentPerform(iterations: t) { k in
+                    let start = k * piece
+                    if start < count { base.value[k] = box.value(start, min(piece, count - start)) }
+                }
+            }
+            return partial.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+        }
+    }
+
     @inline(__always) static func load(_ p: UnsafePointer<S>, _ count: Int) -> V {
         if count >= V.scalarCount { return UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         var v = V()
@@ -264,26 +319,49 @@ enum Kernels<V: _FloatLanes> {
     @inline(__always) static func logisticLanes(_ z: V) -> V { 1 / (1 + V.exp(-z)) }
 
     /// log(1 + e) for e in [0, 1]: 2 atanh(s), s = e / (2 + e) <= 1/3, by its odd series
-    /// (s^2 <= 1/9, so 8 terms reach Float and 16 terms Double precision; no cancellation).
+    /// 2 s sum_k s^(2k) / (2k+1) (no cancellation). s^2 <= 1/9, so 8 terms reach Float and 16
+    /// terms Double precision. Written out term by term: a loop over a coefficient table
+    /// is not unrolled and cost more than the rest of the cross-entropy kernel.
     @inline(__always) static func log1pSmall(_ e: V) -> V {
         let s = e / (2 + e)
         let s2 = s * s
-        let terms = S.significandBitCount > 30 ? 16 : 8
-        var p = V(repeating: 1 / S(2 * terms - 1))
-        var k = terms - 2
-        while k >= 0 {
-            p = p * s2 + V(repeating: 1 / S(2 * k + 1))
-            k -= 1
+        var p = V(repeating: 1 / 15)
+        if S.significandBitCount > 30 {
+            p = V(repeating: 1 / 31)
+            p = p * s2 + V(repeating: 1 / 29)
+            p = p * s2 + V(repeating: 1 / 27)
+            p = p * s2 + V(repeating: 1 / 25)
+            p = p * s2 + V(repeating: 1 / 23)
+            p = p * s2 + V(repeating: 1 / 21)
+            p = p * s2 + V(repeating: 1 / 19)
+            p = p * s2 + V(repeating: 1 / 17)
+            p = p * s2 + V(repeating: 1 / 15)
         }
+        p = p * s2 + V(repeating: 1 / 13)
+        p = p * s2 + V(repeating: 1 / 11)
+        p = p * s2 + V(repeating: 1 / 9)
+        p = p * s2 + V(repeating: 1 / 7)
+        p = p * s2 + V(repeating: 1 / 5)
+        p = p * s2 + V(repeating: 1 / 3)
+        p = p * s2 + V(repeating: 1)
         return 2 * s * p
     }
 
-    static func logisticCrossEntropy(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int) -> Double {
-        splitSum(count) { start, length in logisticCrossEntropySerial(z + start, t + start, gradient.map { $0 + start }, length) }
+    /// The cross-entropy sum and, with `withSquaredError`, the sum of (y - t)^2 from the same
+    /// pass (0 otherwise).
+    static func logisticCrossEntropy(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int,
+                                     withSquaredError: Bool) -> (loss: Double, squaredError: Double) {
+        let sums = splitSums(count) { start, length in
+            withSquaredError
+                ? logisticCrossEntropySerial(z + start, t + start, gradient.map { $0 + start }, length, squaredError: true)
+                : logisticCrossEntropySerial(z + start, t + start, gradient.map { $0 + start }, length, squaredError: false)
+        }
+        return (sums.0, sums.1)
     }
-    static func logisticCrossEntropySerial(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int) -> Double {
-        var total = 0.0
-        var block = V()
+    @inline(__always) static func logisticCrossEntropySerial(_ z: UnsafeMutablePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?,
+                                                             _ count: Int, squaredError: Bool) -> (Double, Double) {
+        var total = 0.0, totalSquares = 0.0
+        var block = V(), squares = V()
         var inBlock = 0
         var i = 0
         while i < count {
@@ -291,21 +369,31 @@ enum Kernels<V: _FloatLanes> {
             let zv = load(z + i, c), tv = load(t + i, c)
             let e = V.exp(-V.magnitude(zv))
             // softplus(z) - t z = max(z, 0) - t z + log(1 + exp(-|z|))
-            let positive = zv.replacing(with: 0, where: zv .< 0)
+            let positive = V.select(V(), zv, bySignOf: zv)
             var loss = positive - tv * zv + log1pSmall(e)
             if c < V.scalarCount { loss = loss.replacing(with: 0, where: V.indexMask(lessThan: c).negated) }
             block += loss
             // y = 1/(1+e) for z >= 0, e/(1+e) for z < 0, from the same e.
             let inverse = 1 / (1 + e)
-            let y = (e * inverse).replacing(with: inverse, where: zv .>= 0)
+            let y = V.select(e * inverse, inverse, bySignOf: zv)
             store(y, z + i, c)
-            if let g = gradient { store(y - tv, g + i, c) }
+            var d = y - tv
+            if let g = gradient { store(d, g + i, c) }
+            if squaredError {
+                // Padding lanes of the last vector hold y = 1/2, t = 0: leave them out.
+                if c < V.scalarCount { d = d.replacing(with: 0, where: V.indexMask(lessThan: c).negated) }
+                squares += d * d
+            }
             i += V.scalarCount
             inBlock += 1
             // Accumulate in lanes for a short block, then in Double (keeps Float sums accurate).
-            if inBlock == 64 { total += laneSum(block, V.scalarCount); block = V(); inBlock = 0 }
+            if inBlock == 64 {
+                total += laneSum(block, V.scalarCount); block = V()
+                totalSquares += laneSum(squares, V.scalarCount); squares = V()
+                inBlock = 0
+            }
         }
-        return total + laneSum(block, V.scalarCount)
+        return (total + laneSum(block, V.scalarCount), totalSquares + laneSum(squares, V.scalarCount))
     }
 
     static func squaredError(_ y: UnsafePointer<S>, _ t: UnsafePointer<S>, _ gradient: UnsafeMutablePointer<S>?, _ count: Int) -> Double {
@@ -448,6 +536,38 @@ enum Kernels<V: _FloatLanes> {
         }
     }
 
+    /// x = op(x, y) over a rows x columns matrix, and sums += alpha * column sums of the new x.
+    /// Threads take disjoint column bands; each band's sums build up in lane registers
+    /// spilled to a small buffer, row after row (the order of `addColumnSums`).
+    @inline(__always) static func zipAddingColumnSums(_ x: UnsafeMutablePointer<S>, _ y: UnsafePointer<S>, _ rows: Int, _ columns: Int,
+                                                      _ alpha: S, _ sums: UnsafeMutablePointer<S>, _ op: (V, V) -> V) {
+        split(columns, alignment: V.scalarCount, work: rows * columns) { start, width in
+            let vectors = (width + V.scalarCount - 1) / V.scalarCount
+            withUnsafeTemporaryAllocation(of: V.self, capacity: vectors) { acc in
+                acc.initialize(repeating: V())
+                for i in 0..<rows {
+                    let xr = x + i * columns + start, yr = y + i * columns + start
+                    var j = 0, k = 0
+                    while j < width {
+                        let c = width - j
+                        let v = op(load(xr + j, c), load(yr + j, c))
+                        store(v, xr + j, c)
+                        acc[k] += v
+                        j += V.scalarCount; k += 1
+                    }
+                }
+                let a = V(repeating: alpha)
+                var j = 0, k = 0
+                while j < width {
+                    let c = width - j
+                    // Lanes past `c` never reach `sums`.
+                    store(load(sums + start + j, c) + a * acc[k], sums + start + j, c)
+                    j += V.scalarCount; k += 1
+                }
+            }
+        }
+    }
+
     static func addRowDots(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ rows: Int, _ columns: Int, _ sums: UnsafeMutablePointer<S>) {
         split(rows, alignment: 1, work: rows * columns) { start, count in
             addRowDotsSerial(a + start * columns, b + start * columns, count, columns, sums + start)
@@ -520,7 +640,11 @@ extension _ElementwiseImplementation {
     }
     public static func logisticCrossEntropy(_ z: UnsafeMutablePointer<Self>, targets t: UnsafePointer<Self>,
                                             gradient: UnsafeMutablePointer<Self>?, count: Int) -> Double {
-        Kernels<Lanes>.logisticCrossEntropy(z, t, gradient, count)
+        Kernels<Lanes>.logisticCrossEntropy(z, t, gradient, count, withSquaredError: false).loss
+    }
+    public static func logisticCrossEntropyAndSquaredError(_ z: UnsafeMutablePointer<Self>, targets t: UnsafePointer<Self>,
+                                                           gradient: UnsafeMutablePointer<Self>?, count: Int) -> (loss: Double, squaredError: Double) {
+        Kernels<Lanes>.logisticCrossEntropy(z, t, gradient, count, withSquaredError: true)
     }
     public static func squaredError(_ y: UnsafePointer<Self>, targets t: UnsafePointer<Self>,
                                     gradient: UnsafeMutablePointer<Self>?, count: Int) -> Double {
@@ -547,6 +671,17 @@ extension _ElementwiseImplementation {
     public static func addColumnSums(of matrix: UnsafePointer<Self>, rows: Int, columns: Int, scaledBy alpha: Self,
                                      into sums: UnsafeMutablePointer<Self>) {
         Kernels<Lanes>.addColumnSums(matrix, rows, columns, alpha, sums)
+    }
+    public static func multiplyByDerivative(_ derivative: UnitDerivative, _ x: UnsafeMutablePointer<Self>, outputs y: UnsafePointer<Self>,
+                                            rows: Int, columns: Int, addingColumnSumsScaledBy alpha: Self, into sums: UnsafeMutablePointer<Self>) {
+        typealias K = Kernels<Lanes>
+        switch derivative {
+        case .logistic: K.zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0 * ($1 * (1 - $1)) }
+        case .tanh: K.zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0 * (1 - $1 * $1) }
+        case .rectifiedLinear:
+            K.zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0.replacing(with: 0, where: $1 .<= 0) }
+        case .linear: K.addColumnSums(x, rows, columns, alpha, sums)
+        }
     }
     public static func square(_ source: UnsafePointer<Self>, into destination: UnsafeMutablePointer<Self>, count: Int) {
         Kernels<Lanes>.split(count) { start, length in

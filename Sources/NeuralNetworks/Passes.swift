@@ -86,6 +86,17 @@ struct NetworkPasses<Scalar: NetworkScalar> {
         }
     }
 
+    /// The derivative kernel of a hidden activation.
+    static func unitDerivative(_ activation: Activation) -> UnitDerivative {
+        switch activation {
+        case .logistic: .logistic
+        case .tanh: .tanh
+        case .relu: .rectifiedLinear
+        case .linear: .linear
+        case .softmax: preconditionFailure("softmax is an output activation only")
+        }
+    }
+
     /// x *= f''(z) in terms of y = f(z) (hidden activations only; 0 for linear and relu).
     static func multiplyBySecondDerivative(_ activation: Activation, _ x: UnsafeMutablePointer<Scalar>,
                                            outputs y: UnsafePointer<Scalar>, count: Int) {
@@ -121,16 +132,29 @@ struct NetworkPasses<Scalar: NetworkScalar> {
 
     /// The matched loss on output pre-activations z (rows x n_L), summed over cases (Double).
     /// Replaces z by the output activations y; writes dL/dz per case to `gradient` if given.
+    /// With `errors`, adds the sum of (y - t)^2 there, from the same pass where the loss
+    /// kernel allows (cross-entropy and squared error), and counts misclassified rows.
     func outputLoss(_ z: UnsafeMutablePointer<Scalar>, targets: UnsafePointer<Scalar>,
-                    gradient: UnsafeMutablePointer<Scalar>?, rows: Int) -> Double {
+                    gradient: UnsafeMutablePointer<Scalar>?, rows: Int, errors: ErrorTally? = nil) -> Double {
         let n = architecture.outputSize
         switch architecture.loss {
         case .binaryCrossEntropy:
-            return Scalar.logisticCrossEntropy(z, targets: targets, gradient: gradient, count: rows * n)
+            guard let errors else { return Scalar.logisticCrossEntropy(z, targets: targets, gradient: gradient, count: rows * n) }
+            let sums = Scalar.logisticCrossEntropyAndSquaredError(z, targets: targets, gradient: gradient, count: rows * n)
+            errors.squaredError += sums.squaredError
+            return sums.loss
         case .squaredError:
-            return Scalar.squaredError(z, targets: targets, gradient: gradient, count: rows * n)
+            // The loss is the sum of squares itself (no 1/2).
+            let loss = Scalar.squaredError(z, targets: targets, gradient: gradient, count: rows * n)
+            errors?.squaredError += loss
+            return loss
         case .multinomialCrossEntropy:
-            return Scalar.softmaxCrossEntropy(z, targets: targets, gradient: gradient, rows: rows, columns: n)
+            let loss = Scalar.softmaxCrossEntropy(z, targets: targets, gradient: gradient, rows: rows, columns: n)
+            if let errors {
+                errors.squaredError += Scalar.squaredDifferenceSum(z, targets, count: rows * n)
+                for r in 0..<rows where argmax(z + r * n, n) != argmax(targets + r * n, n) { errors.misclassified += 1 }
+            }
+            return loss
         }
     }
 
@@ -155,6 +179,10 @@ struct NetworkPasses<Scalar: NetworkScalar> {
                   activations: (Int) -> UnsafePointer<Scalar>, workspace: PassWorkspace<Scalar>,
                   scale: Scalar, gradient: UnsafeMutablePointer<Scalar>,
                   squaredGradient: UnsafeMutablePointer<Scalar>?) {
+        // The output layer's bias gradient is summed here; every lower layer's is summed by
+        // the kernel that forms its delta (one pass over the delta instead of two).
+        Scalar.addColumnSums(of: workspace.delta.pointer, rows: rows, columns: layout.layers[layerCount - 1].fanOut,
+                             scaledBy: scale, into: gradient + layout.layers[layerCount - 1].biasOffset)
         for l in stride(from: layerCount, through: 1, by: -1) {
             let layer = layout.layers[l - 1]
             let a = l == 1 ? input : activations(l - 1)
@@ -163,7 +191,6 @@ struct NetworkPasses<Scalar: NetworkScalar> {
             let deltaView = MatrixView(base: UnsafePointer(delta), rows: rows, columns: layer.fanOut)
             let gW = MutableMatrixView(base: gradient + layer.weightOffset, rows: layer.fanIn, columns: layer.fanOut)
             gemm(aView, .transposed, deltaView, .none, into: gW, alpha: scale, beta: 1)
-            Scalar.addColumnSums(of: delta, rows: rows, columns: layer.fanOut, scaledBy: scale, into: gradient + layer.biasOffset)
             if let g2 = squaredGradient {
                 let sa = workspace.squaredActivations.pointer, sd = workspace.squaredDelta.pointer
                 Scalar.square(a, into: sa, count: rows * layer.fanIn)
@@ -179,7 +206,10 @@ struct NetworkPasses<Scalar: NetworkScalar> {
                 let next = workspace.nextDelta.pointer
                 gemm(deltaView, .none, layout.weights(l, parameters), .transposed,
                      into: MutableMatrixView(base: next, rows: rows, columns: layer.fanIn))
-                Self.multiplyByDerivative(architecture.activations[l - 2], next, outputs: a, count: rows * layer.fanIn)
+                let below = layout.layers[l - 2]
+                Scalar.multiplyByDerivative(Self.unitDerivative(architecture.activations[l - 2]), next, outputs: a,
+                                            rows: rows, columns: layer.fanIn,
+                                            addingColumnSumsScaledBy: scale, into: gradient + below.biasOffset)
                 swap(&workspace.delta, &workspace.nextDelta)
             }
         }
@@ -219,14 +249,7 @@ struct NetworkPasses<Scalar: NetworkScalar> {
             forward(parameters: parameters, input: input, rows: rows,
                     outputs: { workspace.activations[$0].pointer }, activateOutput: false)
             let output = workspace.activations[layerCount].pointer
-            loss += outputLoss(output, targets: target, gradient: gradient == nil ? nil : workspace.delta.pointer, rows: rows)
-            if let errors {
-                // `output` now holds the output activations y.
-                errors.squaredError += Scalar.squaredDifferenceSum(output, target, count: rows * nL)
-                if architecture.loss == .multinomialCrossEntropy {
-                    for r in 0..<rows where argmax(output + r * nL, nL) != argmax(target + r * nL, nL) { errors.misclassified += 1 }
-                }
-            }
+            loss += outputLoss(output, targets: target, gradient: gradient == nil ? nil : workspace.delta.pointer, rows: rows, errors: errors)
             if let gradient {
                 backward(parameters: parameters, input: input, rows: rows,
                          activations: { UnsafePointer(workspace.activations[$0].pointer) }, workspace: workspace,

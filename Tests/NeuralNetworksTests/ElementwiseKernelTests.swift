@@ -172,6 +172,52 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The fused kernels give what the separate kernels give: the cross-entropy pass's squared
+    /// error equals `squaredDifferenceSum` of its outputs (tails included: padding lanes must
+    /// not count), and the derivative pass's column sums equal `addColumnSums` of its result
+    /// bit for bit, with one thread and with several.
+    func testFusedKernelsMatchSeparateKernels() {
+        let saved = ElementwiseParallelism.threads
+        defer { ElementwiseParallelism.threads = saved }
+        for (rows, columns, threads) in [(3, 13, 1), (7, 64, 1), (301, 333, 2), (257, 1001, 3)] {
+            ElementwiseParallelism.threads = threads
+            let count = rows * columns
+            let z = samples(count, range: -9...9, seed: UInt64(count)).map { Float($0) }
+            let t = samples(count, range: 0...1, seed: UInt64(count + 1)).map { Float($0) }
+            var y1 = z, y2 = z
+            var g1 = [Float](repeating: 0, count: count), g2 = g1
+            let loss1 = y1.withUnsafeMutableBufferPointer { yp in
+                g1.withUnsafeMutableBufferPointer { Float.logisticCrossEntropy(yp.baseAddress!, targets: t, gradient: $0.baseAddress!, count: count) }
+            }
+            let fused = y2.withUnsafeMutableBufferPointer { yp in
+                g2.withUnsafeMutableBufferPointer {
+                    Float.logisticCrossEntropyAndSquaredError(yp.baseAddress!, targets: t, gradient: $0.baseAddress!, count: count)
+                }
+            }
+            XCTAssertEqual(y1, y2); XCTAssertEqual(g1, g2)
+            XCTAssertEqual(fused.loss, loss1)
+            let reference = zip(y1, t).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +)
+            XCTAssertEqual(fused.squaredError, reference, accuracy: 1e-6 * reference, "\(rows)x\(columns)")
+
+            for (derivative, separate) in [(UnitDerivative.logistic, Float.multiplyByLogisticDerivative),
+                                           (.tanh, Float.multiplyByTanhDerivative), (.rectifiedLinear, Float.multiplyByReluDerivative)] {
+                let outputs = derivative == .tanh ? y1.map { 2 * $0 - 1 } : (derivative == .rectifiedLinear ? z.map { max($0, 0) } : y1)
+                var x1 = g1, x2 = g1
+                var sums1 = [Float](repeating: 0.25, count: columns), sums2 = sums1
+                x1.withUnsafeMutableBufferPointer { separate($0.baseAddress!, outputs, count) }
+                sums1.withUnsafeMutableBufferPointer { Float.addColumnSums(of: x1, rows: rows, columns: columns, scaledBy: 0.5, into: $0.baseAddress!) }
+                x2.withUnsafeMutableBufferPointer { xp in
+                    sums2.withUnsafeMutableBufferPointer {
+                        Float.multiplyByDerivative(derivative, xp.baseAddress!, outputs: outputs, rows: rows, columns: columns,
+                                                   addingColumnSumsScaledBy: 0.5, into: $0.baseAddress!)
+                    }
+                }
+                XCTAssertEqual(x1, x2, "\(derivative)")
+                XCTAssertEqual(sums1, sums2, "\(derivative) \(rows)x\(columns)")
+            }
+        }
+    }
+
     /// Large buffers are split over threads: the results equal the one-thread results
     /// (elementwise bit for bit; sums up to the order of the Double partial sums).
     func testParallelSplitMatchesSingleThread() {
