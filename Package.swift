@@ -5,6 +5,7 @@ import PackageDescription
 ///
 /// Targets mirror the architecture (see README "Layout"):
 /// - CBLAS / CZlib: system libraries (Debian's libopenblas-dev, zlib1g-dev).
+/// - CKernels: AVX2 + FMA versions of the two compute-bound Float kernels, chosen at run time.
 /// - LinearAlgebra: flat parameter vectors, matrix views, BLAS wrappers, elementwise kernels.
 /// - Optimization: objective protocols, CG, Hessian-free; knows nothing about neural nets.
 /// - NeuralNetworks: feed-forward nets, matched losses, backprop, R-op curvature products.
@@ -31,7 +32,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "LinearAlgebra", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "CKernels"),
+        .target(name: "LinearAlgebra", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimize),
         .target(name: "Optimization", dependencies: ["LinearAlgebra"], swiftSettings: optimize),
         .target(name: "NeuralNetworks", dependencies: ["LinearAlgebra", "Optimization"], swiftSettings: optimize),
         .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib"], swiftSettings: optimize),
@@ -42,7 +44,7 @@ let package = Package(
             "LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting", "Experiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
-        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
+        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "CKernels"]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "LinearAlgebra"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Optimization", "LinearAlgebra"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),

@@ -318,6 +318,8 @@ enum Kernels<V: _FloatLanes> {
 
     @inline(__always) static func logisticLanes(_ z: V) -> V { 1 / (1 + V.exp(-z)) }
 
+    static func logistic(_ x: UnsafeMutablePointer<S>, _ count: Int) { map(x, count) { logisticLanes($0) } }
+
     /// log(1 + e) for e in [0, 1]: 2 atanh(s), s = e / (2 + e) <= 1/3, by its odd series
     /// 2 s sum_k s^(2k) / (2k+1) (no cancellation). s^2 <= 1/9, so 8 terms reach Float and 16
     /// terms Double precision. Written out term by term: a loop over a coefficient table
@@ -612,7 +614,7 @@ extension Double: _ElementwiseImplementation { public typealias Lanes = SIMD4<Do
 
 extension _ElementwiseImplementation {
     public static func logistic(_ x: UnsafeMutablePointer<Self>, count: Int) {
-        Kernels<Lanes>.map(x, count) { Kernels<Lanes>.logisticLanes($0) }
+        Kernels<Lanes>.logistic(x, count)
     }
     public static func hyperbolicTangent(_ x: UnsafeMutablePointer<Self>, count: Int) {
         Kernels<Lanes>.map(x, count) { 2 * Kernels<Lanes>.logisticLanes(2 * $0) - 1 }
