@@ -15,14 +15,19 @@ public enum ProgressLine {
 
     /// One line for `record`: iteration, elapsed wall time, train and test error ("-" when
     /// not evaluated), lambda, rho (inf/-inf/nan spelled out), and CG iterations as
-    /// `chosen/run`.
+    /// `chosen/run`. For the first-order baselines (no damping, no quadratic model, no CG),
+    /// whose records hold NaN for the errors between evaluations and for lambda and rho
+    /// always, those columns read "-".
     public static func format(_ record: MetricsRecord) -> String {
-        let test = record.testError.map { Markup.number($0, decimals: 4) } ?? "-"
-        let lambda = record.lambda.isFinite ? String(format: "%.2e", record.lambda) : Markup.number(record.lambda)
+        let baseline = record.optimizer.map { $0 != "hf" } ?? false
+        func optional(_ value: Double, _ text: (Double) -> String) -> String { baseline && value.isNaN ? "-" : text(value) }
+        let train = optional(record.trainError) { Markup.number($0, decimals: 4) }
+        let test = record.testError.map { optional($0) { Markup.number($0, decimals: 4) } } ?? "-"
+        let lambda = optional(record.lambda) { $0.isFinite ? String(format: "%.2e", $0) : Markup.number($0) }
+        let rho = optional(record.rho) { Markup.number($0, decimals: 4) }
+        let cg = baseline && record.cgIterations == 0 ? "-" : "\(record.cgChosen)/\(record.cgIterations)"
         return pad("\(record.iteration)", 6) + "  " + pad(Markup.duration(record.seconds), 9) + "  "
-            + pad(Markup.number(record.trainError, decimals: 4), 9) + "  " + pad(test, 9) + "  "
-            + pad(lambda, 9) + "  " + pad(Markup.number(record.rho, decimals: 4), 8) + "  "
-            + pad("\(record.cgChosen)/\(record.cgIterations)", 9)
+            + pad(train, 9) + "  " + pad(test, 9) + "  " + pad(lambda, 9) + "  " + pad(rho, 8) + "  " + pad(cg, 9)
     }
 
     /// `text` right-aligned in `width` characters (longer text is kept whole).

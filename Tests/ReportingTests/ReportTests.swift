@@ -167,6 +167,14 @@ final class ProgressTests: XCTestCase {
         r.testError = 17.5
         XCTAssertTrue(ProgressLine.format(r).contains("   17.5000  "))
         XCTAssertFalse(line.contains("\n"))
+        // HF records keep NaN visible; a baseline's unevaluated errors, lambda and rho read "-".
+        r.rho = .nan
+        r.optimizer = "hf"
+        XCTAssertTrue(ProgressLine.format(r).contains(" nan "))
+        var sgd = record(403, seconds: 60, train: .nan, test: nil)
+        sgd.optimizer = "sgd"; sgd.lambda = .nan; sgd.rho = .nan; sgd.cgIterations = 0; sgd.cgChosen = 0
+        XCTAssertEqual(ProgressLine.format(sgd), "   403       1:00          -          -          -         -          -")
+        XCTAssertEqual(ProgressLine.format(sgd).count, header.count)
     }
 
     func testProgressBar() {
