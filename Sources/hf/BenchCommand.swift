@@ -71,6 +71,9 @@ struct BenchCommand: ParsableCommand {
         var gradient_gemm_only_seconds: Double
         var gv_gemm_only_seconds: Double
         var elementwise_threads: Int
+        /// "avx2+fma" when Float's logistic and cross-entropy kernels run in CKernels' AVX2
+        /// versions, "swift-simd" when the portable Swift kernels run (HF_NO_AVX2=1, or no AVX2).
+        var elementwise_kernels: String
         var peak_rss_mb: Double
     }
 
@@ -135,6 +138,7 @@ struct BenchCommand: ParsableCommand {
             gv_seconds: gvSeconds, gv_gflops: gvGflops, gv_ratio: gvGflops / sgemm,
             gradient_gemm_only_seconds: gradientGemmOnly, gv_gemm_only_seconds: gvGemmOnly,
             elementwise_threads: ElementwiseParallelism.threads,
+            elementwise_kernels: Float.usesAVX2Kernels ? "avx2+fma" : "swift-simd",
             peak_rss_mb: Self.peakResidentMegabytes() ?? -1)
 
         if json {
@@ -145,6 +149,7 @@ struct BenchCommand: ParsableCommand {
             func row(_ name: String, _ value: String) { print(name.padding(toLength: 34, withPad: " ", startingAt: 0) + value) }
             row("architecture", "\(report.architecture) (\(report.parameters) parameters)")
             row("BLAS threads", "\(report.blas_threads)")
+            row("elementwise kernels", "\(report.elementwise_kernels), \(report.elementwise_threads) threads")
             row("sgemm 2048^3 reference", String(format: "%.1f GFLOP/s", sgemm))
             row("objective + gradient, \(cases) cases", String(format: "%.3f s  %.1f GFLOP/s  %.0f%% of sgemm", gradientSeconds, gradientGflops, 100 * report.gradient_ratio))
             row("linearization, \(batch) cases", String(format: "%.3f s", linearizationSeconds))

@@ -120,6 +120,7 @@ final class TrainCLITests: XCTestCase {
             let value = try XCTUnwrap(object[key] as? Double, key)
             XCTAssertGreaterThan(value, 0, key)
         }
+        XCTAssertTrue(["avx2+fma", "swift-simd"].contains(object["elementwise_kernels"] as? String ?? ""))
         XCTAssertNotEqual(try CLITests.run(["bench", "--cases=-3"]).status, 0)
     }
 
