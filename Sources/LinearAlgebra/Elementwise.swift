@@ -235,33 +235,17 @@ enum Kernels<V: _FloatLanes> {
     }
     /// Like `split`, summing the pieces' Double results in piece order (deterministic).
     @inline(__always) static func splitSum(_ count: Int, alignment: Int = V.scalarCount, work: Int? = nil, _ body: (Int, Int) -> Double) -> Double {
-        let t = max(ElementwiseParallelism.threads, 1)
-        return withUnsafeTemporaryAllocation(of: Double.self, capacity: t) { partial in
-            partial.initialize(repeating: 0)
-            if t == 1 || (work ?? count) < ElementwiseParallelism.minimumParallelCount {
-                partial[0] = body(0, count)
-            } else {
-                let piece = ((count + t - 1) / t + alignment - 1) / alignment * alignment
-                let base = UncheckedSendable(value: partial.baseAddress!)
-                withoutActuallyEscaping(body) { body in
-                    let box = UncheckedSendable(value: body)
-                    DispatchQueue.concurrentPerform(iterations: t) { k in
-                        let start = k * piece
-                        if start < count { base.value[k] = box.value(start, min(piece, count - start)) }
-                    }
-                }
-            }
-            return partial.reduce(0, +)
-        }
+        splitSums(count, alignment: alignment, work: work) { (body($0, $1), 0) }.0
     }
 
-    /// Like `splitSum` for bodies with two sums.
-    @inline(__always) static func splitSums(_ count: Int, _ body: (Int, Int) -> (Double, Double)) -> (Double, Double) {
+    /// Like `split` for bodies with two Double sums, each added up in piece order.
+    @inline(__always) static func splitSums(_ count: Int, alignment: Int = V.scalarCount, work: Int? = nil,
+                                            _ body: (Int, Int) -> (Double, Double)) -> (Double, Double) {
         let t = max(ElementwiseParallelism.threads, 1)
-        if t == 1 || count < ElementwiseParallelism.minimumParallelCount { return body(0, count) }
+        if t == 1 || (work ?? count) < ElementwiseParallelism.minimumParallelCount { return body(0, count) }
         return withUnsafeTemporaryAllocation(of: (Double, Double).self, capacity: t) { partial in
             partial.initialize(repeating: (0, 0))
-            let piece = ((count + t - 1) / t + V.scalarCount - 1) / V.scalarCount * V.scalarCount
+            let piece = ((count + t - 1) / t + alignment - 1) / alignment * alignment
             let base = UncheckedSendable(value: partial.baseAddress!)
             withoutActuallyEscaping(body) { body in
                 let box = UncheckedSendable(value: body)
