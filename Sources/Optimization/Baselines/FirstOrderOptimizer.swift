@@ -55,6 +55,8 @@ public protocol FirstOrderState<Scalar>: Codable, Sendable, Equatable {
     var parameters: Vector<Scalar> { get }
     /// Steps completed.
     var iteration: Int { get }
+    /// Where the mini-batch walk through the training cases stands.
+    var cursor: MiniBatchCursor { get }
     /// True when further steps cannot move the parameters (a line-search method failed
     /// repeatedly from steepest descent, or the gradient is zero): the caller should stop.
     var stalled: Bool { get }
@@ -63,6 +65,15 @@ public protocol FirstOrderState<Scalar>: Codable, Sendable, Equatable {
 extension FirstOrderState {
     /// Stochastic methods always take a step.
     public var stalled: Bool { false }
+
+    /// Traps unless `objective` has this state's parameter and case counts (a programming
+    /// error: the trainer builds both from the same objective).
+    func precondition<Objective: StochasticObjective>(matches objective: Objective) where Objective.Scalar == Scalar {
+        Swift.precondition(objective.parameterCount == parameters.count,
+                           "objective has \(objective.parameterCount) parameters, state \(parameters.count)")
+        Swift.precondition(objective.caseCount == cursor.caseCount,
+                           "objective has \(objective.caseCount) cases, state \(cursor.caseCount)")
+    }
 }
 
 /// A first-order or quasi-Newton baseline: `step` maps (state, objective) to (new state,
@@ -143,5 +154,15 @@ struct EvaluationCounts: Codable, Sendable, Equatable {
     mutating func count(_ cases: CaseSelection, of total: Int) {
         evaluations += 1
         casesEvaluated += cases.count(of: total)
+    }
+
+    /// The record of a step that used `batch` of `total` cases, with the counts so far
+    /// (every evaluation computes value and gradient, so both counts are `evaluations`).
+    func record(iteration: Int, total: Int, batch: CaseSelection, value: Double, gradientNorm: Double, stepSize: Double,
+                learningRate: Double, lineSearch: LineSearchTermination?, start: ContinuousClock.Instant) -> FirstOrderRecord {
+        FirstOrderRecord(iteration: iteration, epoch: Double(casesEvaluated) / Double(total), value: value,
+                         gradientNorm: gradientNorm, stepSize: stepSize, learningRate: learningRate,
+                         functionEvaluations: evaluations, gradientEvaluations: evaluations, casesEvaluated: casesEvaluated,
+                         batchCases: batch.count(of: total), lineSearch: lineSearch, seconds: secondsSince(start))
     }
 }

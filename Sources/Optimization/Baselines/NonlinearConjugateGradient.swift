@@ -91,10 +91,7 @@ public struct NonlinearConjugateGradient<Scalar: BLASScalar>: FirstOrderOptimize
 
     public func step<Objective: StochasticObjective>(_ state: State, objective: Objective) throws
         -> (state: State, record: FirstOrderRecord) where Objective.Scalar == Scalar {
-        precondition(objective.parameterCount == state.parameters.count,
-                     "objective has \(objective.parameterCount) parameters, state \(state.parameters.count)")
-        precondition(objective.caseCount == state.cursor.caseCount,
-                     "objective has \(objective.caseCount) cases, state \(state.cursor.caseCount)")
+        state.precondition(matches: objective)
         let start = ContinuousClock.now
         var s = state
         let total = objective.caseCount
@@ -160,12 +157,9 @@ public struct NonlinearConjugateGradient<Scalar: BLASScalar>: FirstOrderOptimize
         }
         if s.slope == 0 && fullBatch { s.stalled = true }
         s.iteration += 1
-        let record = FirstOrderRecord(
-            iteration: s.iteration, epoch: Double(s.counts.casesEvaluated) / Double(total),
-            value: s.value!, gradientNorm: s.gradient!.norm, stepSize: distance(s.parameters, x0),
-            learningRate: result.step, functionEvaluations: s.counts.evaluations,
-            gradientEvaluations: s.counts.evaluations, casesEvaluated: s.counts.casesEvaluated,
-            batchCases: cases.count(of: total), lineSearch: result.termination, seconds: secondsSince(start))
+        let record = s.counts.record(iteration: s.iteration, total: total, batch: cases, value: s.value!,
+                                     gradientNorm: s.gradient!.norm, stepSize: distance(s.parameters, x0),
+                                     learningRate: result.step, lineSearch: result.termination, start: start)
         return (s, record)
     }
 }

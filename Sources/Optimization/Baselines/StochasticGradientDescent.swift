@@ -101,10 +101,7 @@ public struct StochasticGradientDescent<Scalar: BLASScalar>: FirstOrderOptimizer
 
     public func step<Objective: StochasticObjective>(_ state: State, objective: Objective) throws
         -> (state: State, record: FirstOrderRecord) where Objective.Scalar == Scalar {
-        precondition(objective.parameterCount == state.parameters.count,
-                     "objective has \(objective.parameterCount) parameters, state \(state.parameters.count)")
-        precondition(objective.caseCount == state.cursor.caseCount,
-                     "objective has \(objective.caseCount) cases, state \(state.cursor.caseCount)")
+        state.precondition(matches: objective)
         let start = ContinuousClock.now
         var s = state
         let cases = s.cursor.next()
@@ -124,12 +121,9 @@ public struct StochasticGradientDescent<Scalar: BLASScalar>: FirstOrderOptimizer
         s.velocity.add(evaluation.gradient, scaledBy: Scalar(-epsilon))
         s.parameters.add(s.velocity)
         s.iteration += 1
-        let record = FirstOrderRecord(
-            iteration: s.iteration, epoch: Double(s.counts.casesEvaluated) / Double(objective.caseCount),
-            value: evaluation.value, gradientNorm: evaluation.gradient.norm, stepSize: s.velocity.norm,
-            learningRate: epsilon, functionEvaluations: s.counts.evaluations,
-            gradientEvaluations: s.counts.evaluations, casesEvaluated: s.counts.casesEvaluated,
-            batchCases: cases.count(of: objective.caseCount), lineSearch: nil, seconds: secondsSince(start))
+        let record = s.counts.record(iteration: s.iteration, total: objective.caseCount, batch: cases, value: evaluation.value,
+                                     gradientNorm: evaluation.gradient.norm, stepSize: s.velocity.norm,
+                                     learningRate: epsilon, lineSearch: nil, start: start)
         return (s, record)
     }
 }
@@ -193,10 +187,7 @@ public struct Adam<Scalar: BLASScalar>: FirstOrderOptimizer {
 
     public func step<Objective: StochasticObjective>(_ state: State, objective: Objective) throws
         -> (state: State, record: FirstOrderRecord) where Objective.Scalar == Scalar {
-        precondition(objective.parameterCount == state.parameters.count,
-                     "objective has \(objective.parameterCount) parameters, state \(state.parameters.count)")
-        precondition(objective.caseCount == state.cursor.caseCount,
-                     "objective has \(objective.caseCount) cases, state \(state.cursor.caseCount)")
+        state.precondition(matches: objective)
         let start = ContinuousClock.now
         var s = state
         let cases = s.cursor.next()
@@ -211,12 +202,9 @@ public struct Adam<Scalar: BLASScalar>: FirstOrderOptimizer {
                                      gradient: e.gradient, learningRate: alpha, beta1: b1, beta2: b2,
                                      epsilon: configuration.epsilon, beta1Power: s.beta1Power, beta2Power: s.beta2Power)
         s.iteration += 1
-        let record = FirstOrderRecord(
-            iteration: s.iteration, epoch: Double(s.counts.casesEvaluated) / Double(objective.caseCount),
-            value: e.value, gradientNorm: e.gradient.norm, stepSize: squaredStep.squareRoot(),
-            learningRate: alpha, functionEvaluations: s.counts.evaluations,
-            gradientEvaluations: s.counts.evaluations, casesEvaluated: s.counts.casesEvaluated,
-            batchCases: cases.count(of: objective.caseCount), lineSearch: nil, seconds: secondsSince(start))
+        let record = s.counts.record(iteration: s.iteration, total: objective.caseCount, batch: cases, value: e.value,
+                                     gradientNorm: e.gradient.norm, stepSize: squaredStep.squareRoot(),
+                                     learningRate: alpha, lineSearch: nil, start: start)
         return (s, record)
     }
 }
