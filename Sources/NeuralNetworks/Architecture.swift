@@ -76,6 +76,13 @@ public struct NetworkArchitecture: Codable, Sendable, Equatable {
     public var outputSize: Int { layerSizes[layerSizes.count - 1] }
     /// The loss matched to the output activation.
     public var loss: OutputLoss { OutputLoss.matched(to: activations[activations.count - 1])! }
+
+    /// Throws unless `inputs` (cases x n_0) and `targets` (cases x n_L) fit this network.
+    public func checkData<Scalar>(inputs: Matrix<Scalar>, targets: Matrix<Scalar>) throws {
+        guard inputs.columns == inputSize, targets.columns == outputSize, inputs.rows == targets.rows else {
+            throw NetworkError.shapeMismatch("inputs \(inputs.rows)x\(inputs.columns) and targets \(targets.rows)x\(targets.columns) for a \(inputSize)->\(outputSize) network")
+        }
+    }
     /// The parameter layout this architecture implies.
     public var layout: ParameterLayout { ParameterLayout(layerSizes: layerSizes) }
 

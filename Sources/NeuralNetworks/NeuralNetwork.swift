@@ -119,9 +119,7 @@ public struct NeuralNetwork<Scalar: NetworkScalar>: Sendable {
     /// Loss, reconstruction error and (softmax) classification error on a data set,
     /// inputs cases x n_0 and targets cases x n_L, in chunks of `chunkSize` cases.
     public func metrics(inputs: Matrix<Scalar>, targets: Matrix<Scalar>, chunkSize: Int = defaultChunkSize) throws -> NetworkMetrics {
-        guard inputs.columns == architecture.inputSize, targets.columns == architecture.outputSize, inputs.rows == targets.rows else {
-            throw NetworkError.shapeMismatch("inputs \(inputs.rows)x\(inputs.columns) and targets \(targets.rows)x\(targets.columns) for a \(architecture.inputSize)->\(architecture.outputSize) network")
-        }
+        try architecture.checkData(inputs: inputs, targets: targets)
         precondition(chunkSize > 0, "chunk size must be positive")
         let passes = NetworkPasses<Scalar>(architecture: architecture)
         let workspace = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)), withSquares: false)

@@ -45,9 +45,7 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
     public init(architecture: NetworkArchitecture, inputs: Matrix<Scalar>, targets: Matrix<Scalar>,
                 weightCost: Double = 0, weightCostOnBiases: Bool = true, chunkSize: Int = defaultChunkSize,
                 reducer: any ShardReducer = LocalShards()) throws {
-        guard inputs.columns == architecture.inputSize, targets.columns == architecture.outputSize, inputs.rows == targets.rows else {
-            throw NetworkError.shapeMismatch("inputs \(inputs.rows)x\(inputs.columns) and targets \(targets.rows)x\(targets.columns) for a \(architecture.inputSize)->\(architecture.outputSize) network")
-        }
+        try architecture.checkData(inputs: inputs, targets: targets)
         guard chunkSize > 0 else { throw NetworkError.shapeMismatch("chunk size must be positive, got \(chunkSize)") }
         guard weightCost >= 0, weightCost.isFinite else { throw NetworkError.shapeMismatch("weight cost must be finite and non-negative, got \(weightCost)") }
         self.architecture = architecture
