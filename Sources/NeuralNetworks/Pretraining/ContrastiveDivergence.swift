@@ -72,7 +72,7 @@ public struct RBMEpochRecord: Codable, Sendable, Equatable {
 
 /// One RBM's CD-1 training state: the machine, the momentum increments and the generator,
 /// `Codable` so that pre-training can be checkpointed between epochs.
-public struct RBMTrainingState<Scalar: BLASScalar>: Codable, Sendable, Equatable {
+public struct RBMTrainingState<Scalar: NetworkScalar>: Codable, Sendable, Equatable {
     public var machine: RestrictedBoltzmannMachine<Scalar>
     /// Momentum increments for W (row-major visibleCount x hiddenCount), b and c
     /// (H&S's vishidinc, visbiasinc, hidbiasinc).
@@ -110,7 +110,7 @@ public struct RBMTrainingState<Scalar: BLASScalar>: Codable, Sendable, Equatable
 ///
 /// The cases are visited in a fresh seeded permutation each epoch (H&S shuffle once, in
 /// `makebatches.m`). All matrix products go through `gemm`.
-public struct ContrastiveDivergence<Scalar: BLASScalar>: Sendable {
+public struct ContrastiveDivergence<Scalar: NetworkScalar>: Sendable {
     public let configuration: RBMTrainingConfiguration
 
     public init(configuration: RBMTrainingConfiguration = RBMTrainingConfiguration()) {

@@ -7,7 +7,7 @@ import LinearAlgebra
 /// A step is one epoch of one RBM, so that hours of pre-training can be checkpointed and
 /// resumed: `State` is `Codable`, and the input of the layer being trained is recomputed
 /// from the data and the finished RBMs (`layerInput(_:data:)`).
-public struct LayerwisePretraining<Scalar: BLASScalar>: Sendable {
+public struct LayerwisePretraining<Scalar: NetworkScalar>: Sendable {
     /// The encoder's widths from the input to the code, e.g. [784, 1000, 500, 250, 30] for
     /// MNIST (Martens 2010, Table 1); at least two entries.
     public let layerSizes: [Int]
@@ -93,7 +93,7 @@ public struct LayerwisePretraining<Scalar: BLASScalar>: Sendable {
 ///   - generator: one draw seeds the stack; initialization, batch order and sampling follow.
 ///   - progress: called after every epoch of every layer.
 /// - Returns: the RBMs from the data upwards; RBM l is `layerSizes[l] x layerSizes[l+1]`.
-public func pretrainStack<Scalar: BLASScalar>(
+public func pretrainStack<Scalar: NetworkScalar>(
     data: Matrix<Scalar>, layerSizes: [Int], inputUnits: RBMVisibleUnits = .binary,
     codeUnits: RBMHiddenUnits = .linearGaussian,
     configuration: RBMTrainingConfiguration = RBMTrainingConfiguration(),
@@ -117,7 +117,7 @@ public func pretrainStack<Scalar: BLASScalar>(
 
 /// One layer of an unrolled auto-encoder: y = activation(x W + bias) with W `fanIn x fanOut`
 /// row-major, the layout the network's flat parameter vector uses for each layer.
-public struct AutoencoderLayerParameters<Scalar: BLASScalar>: Sendable, Equatable {
+public struct AutoencoderLayerParameters<Scalar: NetworkScalar>: Sendable, Equatable {
     /// fanIn x fanOut.
     public var weights: Matrix<Scalar>
     /// fanOut.
@@ -133,7 +133,7 @@ public struct AutoencoderLayerParameters<Scalar: BLASScalar>: Sendable, Equatabl
 /// Activations: encoder layers use the hidden units' (logistic, linear for a linear-Gaussian
 /// code); decoder layers the visible units' (logistic for binary, linear for Gaussian), so a
 /// binary-input stack ends in a logistic output layer.
-public func unrolledAutoencoderLayers<Scalar: BLASScalar>(_ machines: [RestrictedBoltzmannMachine<Scalar>]) -> [AutoencoderLayerParameters<Scalar>] {
+public func unrolledAutoencoderLayers<Scalar: NetworkScalar>(_ machines: [RestrictedBoltzmannMachine<Scalar>]) -> [AutoencoderLayerParameters<Scalar>] {
     precondition(!machines.isEmpty, "no RBMs to unroll")
     for l in 1..<machines.count {
         precondition(machines[l - 1].hiddenCount == machines[l].visibleCount,

@@ -32,7 +32,7 @@ public enum RBMHiddenUnits: String, Codable, Sendable, CaseIterable {
 /// and a hidden bias c. For binary units the energy is E(v, h) = -b'v - c'h - v'W h.
 ///
 /// Matrices of cases are `cases x units`, row-major, as everywhere in the project.
-public struct RestrictedBoltzmannMachine<Scalar: BLASScalar>: Sendable, Equatable {
+public struct RestrictedBoltzmannMachine<Scalar: NetworkScalar>: Sendable, Equatable {
     /// W: visibleCount x hiddenCount.
     public var weights: Matrix<Scalar>
     /// b: visibleCount.
