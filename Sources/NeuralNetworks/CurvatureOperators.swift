@@ -1,18 +1,60 @@
 import LinearAlgebra
 import Optimization
 
+/// The memory of a curvature operator on B cases: room for every layer's activations of the
+/// gathered batch, and the R-pass work buffers of one curvature kind. An objective keeps the
+/// last one and hands it to its next operator of the same kind and batch size once no
+/// operator holds it any more, so an HF iteration allocates and zero-fills none of it (for
+/// the MNIST auto-encoder and B = 7500 about 270 MB). Every buffer is written before it is
+/// read, so reused contents never leak into a product.
+final class CurvatureScratch<Scalar: NetworkScalar> {
+    let kind: CurvatureKind
+    let rows: Int
+    let workspace: PassWorkspace<Scalar>
+    /// R-forward ping-pong buffers (Gauss-Newton, Fisher): B x widest layer.
+    let rForward: [ScratchBuffer<Scalar>]
+    /// delta_l for l = 1...L (Hessian, Fisher): B x n_l; index 0 unused.
+    let deltas: [ScratchBuffer<Scalar>]
+    /// (delta_{l+1} W_{l+1}') * f''_l for hidden l (Hessian): B x n_l.
+    let secondOrder: [ScratchBuffer<Scalar>]
+    /// Rz_l and Ra_l of hidden layers (Hessian): B x n_l.
+    let rz: [ScratchBuffer<Scalar>]
+    let ra: [ScratchBuffer<Scalar>]
+    /// s_i = g_i . v (Fisher): B.
+    let caseDots: ScratchBuffer<Scalar>
+
+    init(kind: CurvatureKind, architecture: NetworkArchitecture, rows b: Int) {
+        self.kind = kind; rows = b
+        workspace = PassWorkspace(architecture: architecture, capacity: b, withSquares: false)
+        let sizes = architecture.layerSizes
+        let L = sizes.count - 1
+        let widest = sizes.max()!
+        let products = kind != .finiteDifference
+        rForward = kind == .gaussNewton || kind == .fisher ? [ScratchBuffer(count: b * widest), ScratchBuffer(count: b * widest)] : []
+        deltas = kind == .hessian || kind == .fisher ? sizes.map { ScratchBuffer(count: b * $0) } : []
+        secondOrder = kind == .hessian
+            ? sizes.enumerated().map { ScratchBuffer<Scalar>(count: $0.offset == 0 || $0.offset == L ? 1 : b * $0.element) } : []
+        rz = kind == .hessian ? sizes.map { ScratchBuffer(count: b * $0) } : []
+        ra = kind == .hessian ? sizes.map { ScratchBuffer(count: b * $0) } : []
+        caseDots = ScratchBuffer(count: products && kind == .fisher ? b : 1)
+    }
+}
+
 /// A curvature mini-batch gathered once: its input rows (B x n_0) in `workspace.activations[0]`
 /// and target rows (B x n_L) in `workspace.gatheredTargets`; the workspace has room for every
 /// layer's activations of all B cases.
 final class CurvatureBatch<Scalar: NetworkScalar> {
     let rows: Int
-    let workspace: PassWorkspace<Scalar>
+    /// Holds the batch's memory for as long as an operator uses this batch.
+    let scratch: CurvatureScratch<Scalar>
+    var workspace: PassWorkspace<Scalar> { scratch.workspace }
 
-    init(passes: NetworkPasses<Scalar>, inputs: Matrix<Scalar>, targets: Matrix<Scalar>, rows selection: [Int]) {
+    init(inputs: Matrix<Scalar>, targets: Matrix<Scalar>, rows selection: [Int], scratch: CurvatureScratch<Scalar>) {
+        precondition(scratch.rows == selection.count, "scratch for \(scratch.rows) cases, batch of \(selection.count)")
         rows = selection.count
-        workspace = PassWorkspace(architecture: passes.architecture, capacity: selection.count, withSquares: false)
+        self.scratch = scratch
         let (n0, nL) = (inputs.columns, targets.columns)
-        let gi = workspace.activations[0].pointer, gt = workspace.gatheredTargets.pointer
+        let gi = scratch.workspace.activations[0].pointer, gt = scratch.workspace.gatheredTargets.pointer
         inputs.storage.withUnsafeBufferPointer { x in
             targets.storage.withUnsafeBufferPointer { t in
                 for (r, row) in selection.enumerated() {
@@ -48,44 +90,36 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
     let parameters: Vector<Scalar>
     let batch: CurvatureBatch<Scalar>
     let regularizer: WeightCost
-    /// R-forward ping-pong buffers (Gauss-Newton, Fisher): B x widest layer.
-    private let rForward: [ScratchBuffer<Scalar>]
-    /// delta_l for l = 1...L (Hessian, Fisher): B x n_l; index 0 unused.
-    private let deltas: [ScratchBuffer<Scalar>]
-    /// (delta_{l+1} W_{l+1}') * f''_l for hidden l (Hessian): B x n_l.
-    private let secondOrder: [ScratchBuffer<Scalar>]
-    /// Rz_l and Ra_l of hidden layers (Hessian): B x n_l.
-    private let rz: [ScratchBuffer<Scalar>]
-    private let ra: [ScratchBuffer<Scalar>]
-    /// s_i = g_i . v (Fisher): B.
-    private let caseDots: ScratchBuffer<Scalar>
+    /// f(theta) on the batch (mean loss plus weight cost), from the linearizing forward pass.
+    let valueAtLinearizationPoint: Double?
+    private var rForward: [ScratchBuffer<Scalar>] { batch.scratch.rForward }
+    private var deltas: [ScratchBuffer<Scalar>] { batch.scratch.deltas }
+    private var secondOrder: [ScratchBuffer<Scalar>] { batch.scratch.secondOrder }
+    private var rz: [ScratchBuffer<Scalar>] { batch.scratch.rz }
+    private var ra: [ScratchBuffer<Scalar>] { batch.scratch.ra }
+    private var caseDots: ScratchBuffer<Scalar> { batch.scratch.caseDots }
 
     init(kind: CurvatureKind, passes: NetworkPasses<Scalar>, parameters: Vector<Scalar>,
          batch: CurvatureBatch<Scalar>, regularizer: WeightCost) {
         precondition(kind != .finiteDifference, "finite differences have their own operator")
+        precondition(batch.scratch.kind == kind, "scratch made for \(batch.scratch.kind), operator of \(kind)")
         self.kind = kind; self.passes = passes; self.parameters = parameters
         self.batch = batch; self.regularizer = regularizer
         let b = batch.rows
         let sizes = passes.architecture.layerSizes
         let L = passes.layerCount
-        let widest = sizes.max()!
-        rForward = kind == .hessian ? [] : [ScratchBuffer(count: b * widest), ScratchBuffer(count: b * widest)]
         let needsDeltas = kind != .gaussNewton
-        deltas = needsDeltas ? sizes.map { ScratchBuffer(count: b * $0) } : []
-        let hidden = kind == .hessian ? sizes.enumerated().map { ScratchBuffer<Scalar>(count: $0.offset == 0 || $0.offset == L ? 1 : b * $0.element) } : []
-        secondOrder = hidden
-        rz = kind == .hessian ? sizes.map { ScratchBuffer(count: b * $0) } : []
-        ra = kind == .hessian ? sizes.map { ScratchBuffer(count: b * $0) } : []
-        caseDots = ScratchBuffer(count: kind == .fisher ? b : 1)
+        let deltas = batch.scratch.deltas, secondOrder = batch.scratch.secondOrder
 
         // Linearize: forward once; the loss kernel turns z_L into y_L and writes delta_L.
         let ws = batch.workspace
-        parameters.elements.withUnsafeBufferPointer { t in
+        valueAtLinearizationPoint = parameters.elements.withUnsafeBufferPointer { t in
             let theta = t.baseAddress!
             passes.forward(parameters: theta, input: batch.input, rows: b, outputs: { ws.activations[$0].pointer }, activateOutput: false)
-            _ = passes.outputLoss(ws.activations[L].pointer, targets: batch.target,
-                                  gradient: needsDeltas ? deltas[L].pointer : nil, rows: b)
-            guard needsDeltas else { return }
+            let loss = passes.outputLoss(ws.activations[L].pointer, targets: batch.target,
+                                         gradient: needsDeltas ? deltas[L].pointer : nil, rows: b)
+            let value = loss / Double(b) + regularizer.value(theta)
+            guard needsDeltas else { return value }
             for l in stride(from: L, through: 2, by: -1) {
                 let (fanIn, fanOut) = (sizes[l - 1], sizes[l])
                 let next = deltas[l - 1].pointer
@@ -99,6 +133,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
                 }
                 NetworkPasses<Scalar>.multiplyByDerivative(activation, next, outputs: a, count: b * fanIn)
             }
+            return value
         }
     }
 

@@ -38,6 +38,9 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
 
     /// Reused by every full-data pass (allocated on first use).
     private var fullDataWorkspace: PassWorkspace<Scalar>?
+    /// The last curvature operator's memory, reused by the next operator of the same kind and
+    /// batch size once no operator holds it (see `CurvatureScratch`).
+    private var curvatureScratch: CurvatureScratch<Scalar>?
 
     /// - Parameters:
     ///   - inputs: cases x n_0. targets: cases x n_L.
@@ -156,7 +159,8 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         guard selection.allSatisfy({ $0 >= 0 && $0 < inputs.rows }) else {
             throw ObjectiveError.shapeMismatch("case indices must lie in 0..<\(inputs.rows)")
         }
-        let batch = CurvatureBatch(passes: passes, inputs: inputs, targets: targets, rows: selection)
+        let batch = CurvatureBatch(inputs: inputs, targets: targets, rows: selection,
+                                   scratch: reusableScratch(kind: kind, rows: selection.count))
         switch kind {
         case .finiteDifference:
             return FiniteDifferenceHessianOperator(passes: passes, parameters: parameters, batch: batch,
@@ -164,6 +168,18 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         case .gaussNewton, .hessian, .fisher:
             return NetworkCurvatureOperator(kind: kind, passes: passes, parameters: parameters, batch: batch, regularizer: regularizer)
         }
+    }
+
+    /// The cached curvature memory when it fits and no live operator holds it; new otherwise.
+    private func reusableScratch(kind: CurvatureKind, rows: Int) -> CurvatureScratch<Scalar> {
+        if isKnownUniquelyReferenced(&curvatureScratch), curvatureScratch != nil,
+           curvatureScratch!.kind == kind, curvatureScratch!.rows == rows {
+            return curvatureScratch!
+        }
+        curvatureScratch = nil   // frees the old memory first, when no operator holds it
+        let scratch = CurvatureScratch<Scalar>(kind: kind, architecture: architecture, rows: rows)
+        curvatureScratch = scratch
+        return scratch
     }
 
     /// Loss and error metrics of `parameters` on the training set.

@@ -26,7 +26,7 @@ public struct HessianFreeState<Scalar: BLASScalar>: Codable, Sendable, Equatable
     public var gradientEvaluations: Int
     /// Objective-only evaluations so far (backtracking, line search, rho), on any data.
     public var valueEvaluations: Int
-    /// Curvature-matrix-vector products so far (CG plus one per iteration for rho).
+    /// Curvature-matrix-vector products so far (all of them CG's own).
     public var curvatureProducts: Int
     /// CG iterations so far.
     public var conjugateGradientIterations: Int
@@ -116,6 +116,9 @@ public struct HessianFreeRecord: Codable, Sendable, Equatable {
     public var stepAccepted: Bool
     /// |rate * p|.
     public var stepNorm: Double
+    /// True when CG returned a direction with a non-finite element or model value: it was
+    /// neither applied nor kept as a warm start, and lambda was raised as for rho = -infinity.
+    public var nonFiniteDirection: Bool
     /// Cumulative full-data objective-and-gradient evaluations.
     public var gradientEvaluations: Int
     /// Cumulative objective-only evaluations.
@@ -155,7 +158,6 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
     private var trial = Vector<Scalar>(zeros: 0)
     private var negativeGradient = Vector<Scalar>(zeros: 0)
     private var preconditionerDiagonal = Vector<Scalar>(zeros: 0)
-    private var curvatureTimesStep = Vector<Scalar>(zeros: 0)
 
     /// Validates `configuration`.
     public init(configuration: HessianFreeConfiguration = HessianFreeConfiguration()) throws {
@@ -207,7 +209,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
                      "state permutation has \(state.permutation.count) cases, objective has \(objective.caseCount)")
         if trial.count != n {
             trial = Vector(zeros: n); negativeGradient = Vector(zeros: n)
-            preconditionerDiagonal = Vector(zeros: n); curvatureTimesStep = Vector(zeros: n)
+            preconditionerDiagonal = Vector(zeros: n)
         }
         if solver?.dimension != n { solver = ConjugateGradientSolver(dimension: n) }
 
@@ -283,8 +285,30 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             configuration: c.conjugateGradient)
         s.curvatureProducts += cg.products
         s.conjugateGradientIterations += cg.iterations
-        s.previousSolution = cg.solution
+        // A direction with a non-finite element or model value (a curvature product that
+        // returned NaN or infinity) is never applied nor kept as the next warm start: from a
+        // NaN start every later CG run would be NaN too.
+        let directionIsFinite = cg.solution.isFinite && cg.iterates.last!.phi.isFinite
+        s.previousSolution = directionIsFinite ? cg.solution : nil
         timings.conjugateGradient += seconds(clock.now - mark)
+        if !directionIsFinite {
+            s.lambda = updatedLambda(lambda, reductionRatio: -.infinity, configuration: c)
+            s.iteration = iteration
+            timings.total = seconds(clock.now - iterationStart)
+            let record = HessianFreeRecord(
+                iteration: iteration, objective: f0, gradientNorm: gradient.norm,
+                objectiveAfter: f0, gradientNormAfter: gradient.norm,
+                lambda: lambda, lambdaAfter: s.lambda, reductionRatio: -.infinity,
+                curvatureBatchSize: batchSize,
+                conjugateGradientIterations: cg.iterations, conjugateGradientTermination: cg.termination,
+                chosenIterate: cg.iterates.last!.iteration,
+                lineSearchRate: 0, lineSearchReductions: 0, stepAccepted: false, stepNorm: 0,
+                nonFiniteDirection: true,
+                gradientEvaluations: s.gradientEvaluations, valueEvaluations: s.valueEvaluations,
+                curvatureProducts: s.curvatureProducts, totalConjugateGradientIterations: s.conjugateGradientIterations,
+                seconds: timings)
+            return (s, record)
+        }
 
         // 5. Backtracking over the stored iterates (section 4.6).
         mark = clock.now
@@ -316,19 +340,25 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         }
 
         // 6. rho (section 4.1; Martens: chunk objective, undamped model with weight cost).
+        // CG already knows the damped model at every stored iterate: phi(p) = g'p +
+        // p'(B + lambda I)p / 2 = q(p) - q(0); the undamped model is phi(p) - lambda |p|^2 / 2.
+        // So rho needs no curvature product of its own.
         let gp = gradient.dot(p)
-        curvature.apply(p, into: &curvatureTimesStep)
-        s.curvatureProducts += 1
-        var modelChange = gp + 0.5 * p.dot(curvatureTimesStep)
-        if c.reductionRatioModel == .damped { modelChange += 0.5 * lambda * p.squaredNorm }
+        var modelChange = cg.iterates[chosen].phi
+        if c.reductionRatioModel == .undamped { modelChange -= 0.5 * lambda * p.squaredNorm }
         let rhoData = resolved(c.reductionRatioData)
         let (fOld, fNew): (Double, Double)
         if rhoData == .fullData {
             (fOld, fNew) = (f0, fullValueAtStep())
         } else {
             fNew = value(at: p, rate: 1, on: .curvatureBatch)
-            valueEvaluations += 1
-            fOld = objective.value(at: theta, cases: batch)
+            // The linearization's forward pass already gave f(theta) on the batch.
+            if let known = curvature.valueAtLinearizationPoint {
+                fOld = known
+            } else {
+                valueEvaluations += 1
+                fOld = objective.value(at: theta, cases: batch)
+            }
         }
         var rho = (fNew - fOld) / modelChange
         if !fNew.isFinite || fNew > fOld { rho = -.infinity }
@@ -374,7 +404,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             conjugateGradientIterations: cg.iterations, conjugateGradientTermination: cg.termination,
             chosenIterate: cg.iterates[chosen].iteration,
             lineSearchRate: rate, lineSearchReductions: reductions, stepAccepted: rate > 0,
-            stepNorm: rate * p.norm,
+            stepNorm: rate * p.norm, nonFiniteDirection: false,
             gradientEvaluations: s.gradientEvaluations, valueEvaluations: s.valueEvaluations,
             curvatureProducts: s.curvatureProducts, totalConjugateGradientIterations: s.conjugateGradientIterations,
             seconds: timings)

@@ -109,6 +109,14 @@ public protocol CurvatureOperator<Scalar>: AnyObject {
     var kind: CurvatureKind { get }
     /// result = B v. `result` has the parameters' length; it is overwritten.
     func apply(_ v: Vector<Scalar>, into result: inout Vector<Scalar>)
+    /// The objective on the operator's cases at its linearization point, when linearizing
+    /// computed it (the forward pass does): the optimizer then needs no pass of its own for
+    /// f(theta) on the curvature mini-batch. Nil when unknown.
+    var valueAtLinearizationPoint: Double? { get }
+}
+
+extension CurvatureOperator {
+    public var valueAtLinearizationPoint: Double? { nil }
 }
 
 /// A problem Hessian-free optimization can minimize: anything that gives an objective, a
