@@ -153,3 +153,54 @@ extension Dataset {
         return try UserData.load(trainInputs: URL(fileURLWithPath: name), scaling: scaling)
     }
 }
+
+extension Dataset {
+    /// This data set with its last `count` training cases moved to a validation set (with
+    /// their targets and labels), for early stopping on data the optimizer never sees.
+    ///
+    /// The split is deterministic (the last cases, in file order): MNIST's training file, for
+    /// one, is not sorted by class, so its last 10000 cases are a fair sample.
+    public func holdingOut(lastTrainingCases count: Int) throws -> Dataset {
+        guard validation == nil else {
+            throw DatasetError.invalidArgument("data set '\(name)' already has a validation set; a validation split would replace it")
+        }
+        guard count >= 1, count < train.rows else {
+            throw DatasetError.invalidArgument("a validation split of \(count) cases needs 1...\(train.rows - 1) (the training set has \(train.rows))")
+        }
+        let keep = train.rows - count
+        func split(_ m: Matrix<Float>) -> (Matrix<Float>, Matrix<Float>) {
+            (Matrix(rows: keep, columns: m.columns, elements: Array(m.storage[0..<(keep * m.columns)])),
+             Matrix(rows: count, columns: m.columns, elements: Array(m.storage[(keep * m.columns)...])))
+        }
+        var d = self
+        (d.train, d.validation) = split(train)
+        if let t = trainTargets { (d.trainTargets, d.validationTargets) = split(t) }
+        if let labels = trainLabels { d.trainLabels = Array(labels[0..<keep]) }
+        return d
+    }
+
+    /// This data set with `inputs` (and `targets`) as its validation set, shapes checked
+    /// against the training data. `source` names the file in errors.
+    public func withValidation(inputs: Matrix<Float>, targets: Matrix<Float>?, source: String) throws -> Dataset {
+        guard validation == nil else {
+            throw DatasetError.invalidArgument("data set '\(name)' already has a validation set")
+        }
+        guard inputs.columns == train.columns else {
+            throw DatasetError.shapeMismatch(source, reason: "\(inputs.columns) columns, training inputs have \(train.columns)")
+        }
+        if let t = targets {
+            guard t.rows == inputs.rows else {
+                throw DatasetError.shapeMismatch(source, reason: "\(t.rows) rows of targets for \(inputs.rows) validation cases")
+            }
+            guard let trainT = trainTargets, trainT.columns == t.columns else {
+                throw DatasetError.shapeMismatch(source, reason: "validation targets of \(t.columns) columns do not match the training targets")
+            }
+        } else if trainTargets != nil {
+            throw DatasetError.shapeMismatch(source, reason: "the training data have targets; give --validation-targets too")
+        }
+        var d = self
+        d.validation = inputs
+        d.validationTargets = targets
+        return d
+    }
+}

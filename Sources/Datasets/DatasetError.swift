@@ -18,6 +18,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case unsupported(String, reason: String)
     /// A data set name the loader does not know.
     case unknownDataset(String)
+    /// A request the data cannot satisfy (a validation split larger than the training set, ...).
+    case invalidArgument(String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
             return "\(f): row \(row): \(found) columns, expected \(e)"
         case .unsupported(let f, let r): return "\(f): unsupported: \(r)"
         case .unknownDataset(let n): return "\(n): unknown data set (expected mnist, curves, faces, or a .npy/.csv file)"
+        case .invalidArgument(let m): return m
         }
     }
 }

@@ -10,12 +10,15 @@ public struct SavedModel {
     public let network: NeuralNetwork<Float>
     public let iteration: Int
 
-    /// Reads `folder`: a run folder (with config.json and checkpoint/) or its checkpoint/.
+    /// Reads `folder`: a run folder (with config.json and checkpoint/), its checkpoint/, or
+    /// its best/ (the parameters at the best iteration).
     public static func read(from folder: URL) throws -> SavedModel {
         var runURL = folder
+        var checkpointURL: URL? = nil
         if !FileManager.default.fileExists(atPath: RunFolder(folder).configuration.path),
            FileManager.default.fileExists(atPath: RunFolder(folder.deletingLastPathComponent()).configuration.path) {
             runURL = folder.deletingLastPathComponent()
+            checkpointURL = folder
         }
         let run = RunFolder(runURL)
         guard FileManager.default.fileExists(atPath: run.configuration.path) else {
@@ -24,11 +27,14 @@ public struct SavedModel {
         let configuration: ExperimentConfiguration
         do { configuration = try run.readConfiguration(ExperimentConfiguration.self) }
         catch { throw ExperimentError.unreadableRun("\(run.configuration.path): \(error)") }
-        let checkpoint: Checkpoint<SavedOptimizerState>
-        do { checkpoint = try Checkpoint<SavedOptimizerState>.read(from: run.checkpoint) }
-        catch { throw ExperimentError.unreadableRun("\(run.checkpoint.path): \(error)") }
+        // checkpoint/ and best/ both record their iteration; nothing else is needed here.
+        struct Iteration: Codable { var iteration: Int }
+        let source = checkpointURL ?? run.checkpoint
+        let checkpoint: Checkpoint<Iteration>
+        do { checkpoint = try Checkpoint<Iteration>.read(from: source) }
+        catch { throw ExperimentError.unreadableRun("\(source.path): \(error)") }
         let theta = try TrainingRun.parametersVector(from: checkpoint.parameters, layout: configuration.architecture.layout,
-                                                     file: run.checkpoint.path)
+                                                     file: source.path)
         let network = try NeuralNetwork(architecture: configuration.architecture, parameters: theta)
         return SavedModel(configuration: configuration, network: network, iteration: checkpoint.optimizerState.iteration)
     }

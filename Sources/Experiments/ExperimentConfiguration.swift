@@ -17,6 +17,11 @@ public struct DataSpecification: Codable, Sendable, Equatable {
     public var divideBy: Float?
     /// The CURVES generator's seed (section 7 data; see docs/datasets.md).
     public var curvesSeed: UInt64
+    /// Hold the last this-many training cases out as the validation set (`--validation-split`).
+    public var validationSplit: Int?
+    /// NPY or CSV validation inputs and targets (`--validation-data`, `--validation-targets`).
+    public var validationInputs: String?
+    public var validationTargets: String?
 
     public init(dataset: String, trainInputs: String? = nil, trainTargets: String? = nil, testInputs: String? = nil,
                 testTargets: String? = nil, divideBy: Float? = nil, curvesSeed: UInt64 = Curves.defaultSeed) {
@@ -24,16 +29,25 @@ public struct DataSpecification: Codable, Sendable, Equatable {
         self.testInputs = testInputs; self.testTargets = testTargets; self.divideBy = divideBy; self.curvesSeed = curvesSeed
     }
 
-    /// Loads the data set this specification names.
+    /// Loads the data set this specification names, with its validation split or files.
     public func load(locations: DataLocations, progress: ProgressHandler? = nil) throws -> Dataset {
-        if let benchmark = BenchmarkDataset(rawValue: dataset) {
-            return try Dataset.load(benchmark, locations: locations, curvesSeed: curvesSeed, progress: progress)
-        }
-        guard let trainInputs else { throw ExperimentError.invalid("data set '\(dataset)' is not mnist, curves or faces, and no training file was given") }
+        var d: Dataset
+        let scaling: Scaling = divideBy.map { .divide(by: $0) } ?? .none
         func url(_ p: String?) -> URL? { p.map { URL(fileURLWithPath: $0) } }
-        return try UserData.load(trainInputs: URL(fileURLWithPath: trainInputs), trainTargets: url(trainTargets),
-                                 testInputs: url(testInputs), testTargets: url(testTargets),
-                                 scaling: divideBy.map { .divide(by: $0) } ?? .none)
+        if let benchmark = BenchmarkDataset(rawValue: dataset) {
+            d = try Dataset.load(benchmark, locations: locations, curvesSeed: curvesSeed, progress: progress)
+        } else {
+            guard let trainInputs else { throw ExperimentError.invalid("data set '\(dataset)' is not mnist, curves or faces, and no training file was given") }
+            d = try UserData.load(trainInputs: URL(fileURLWithPath: trainInputs), trainTargets: url(trainTargets),
+                                  testInputs: url(testInputs), testTargets: url(testTargets), scaling: scaling)
+        }
+        if let k = validationSplit { d = try d.holdingOut(lastTrainingCases: k) }
+        if let v = validationInputs {
+            let x = try UserData.readMatrix(URL(fileURLWithPath: v), scaling: scaling)
+            let t = try validationTargets.map { try UserData.readMatrix(URL(fileURLWithPath: $0), scaling: scaling) }
+            d = try d.withValidation(inputs: x, targets: t, source: validationTargets ?? v)
+        }
+        return d
     }
 }
 
@@ -112,6 +126,11 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     public var checkpointInterval: Int
     /// The `hf` version that wrote this configuration.
     public var toolVersion: String
+    /// Stop after this many evaluations in a row without a new best validation error
+    /// (`--early-stopping`); nil: no early stopping. Needs validation data.
+    public var earlyStoppingPatience: Int?
+    /// When a run has converged (`--convergence-window`, `--convergence-tolerance`).
+    public var convergence: ConvergenceRule
 
     public init(preset: String, data: DataSpecification, architecture: NetworkArchitecture,
                 initialization: InitializationScheme = .martens, seed: UInt64 = 1, weightCost: Double = 2e-5,
@@ -126,13 +145,14 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.baselines = BaselineConfigurations(); self.pretraining = nil; self.initialParameters = nil
         self.timeLimitSeconds = timeLimitSeconds; self.evaluationInterval = evaluationInterval
         self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion
+        self.earlyStoppingPatience = nil; self.convergence = ConvergenceRule()
         self.hessianFree.weightCost = weightCost
     }
 
     enum CodingKeys: String, CodingKey {
         case preset, data, architecture, initialization, seed, weightCost, weightCostOnBiases, chunkSize, optimizer
         case baselines, pretraining, initialParameters, hessianFree, maximumIterations, timeLimitSeconds
-        case evaluationInterval, checkpointInterval, toolVersion
+        case evaluationInterval, checkpointInterval, toolVersion, earlyStoppingPatience, convergence
     }
 
     /// Reads a configuration; settings added after a run folder was written take their
@@ -157,6 +177,8 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         evaluationInterval = try c.decode(Int.self, forKey: .evaluationInterval)
         checkpointInterval = try c.decode(Int.self, forKey: .checkpointInterval)
         toolVersion = try c.decode(String.self, forKey: .toolVersion)
+        earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
+        convergence = try c.decodeIfPresent(ConvergenceRule.self, forKey: .convergence) ?? ConvergenceRule()
     }
 
     /// Checks the settings a user can get wrong, with a message naming the setting.
@@ -173,6 +195,22 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
             guard architecture.layerSizes == architecture.layerSizes.reversed(), architecture.layerCount % 2 == 0 else {
                 throw ExperimentError.invalid("RBM pre-training needs a symmetric auto-encoder (use --mirror)")
             }
+        }
+        if let p = earlyStoppingPatience, p < 1 { throw ExperimentError.invalid("--early-stopping must be >= 1 evaluation, got \(p)") }
+        guard convergence.window >= 1 else { throw ExperimentError.invalid("--convergence-window must be >= 1, got \(convergence.window)") }
+        guard convergence.relativeTolerance >= 0, convergence.relativeTolerance.isFinite else {
+            throw ExperimentError.invalid("--convergence-tolerance must be finite and >= 0 (0 turns the rule off), got \(convergence.relativeTolerance)")
+        }
+        if let k = data.validationSplit, k < 1 { throw ExperimentError.invalid("--validation-split must be >= 1 case, got \(k)") }
+        if data.validationSplit != nil && data.validationInputs != nil {
+            throw ExperimentError.invalid("--validation-split and --validation-data exclude each other")
+        }
+        if data.validationTargets != nil && data.validationInputs == nil {
+            throw ExperimentError.invalid("--validation-targets needs --validation-data")
+        }
+        if earlyStoppingPatience != nil && data.validationSplit == nil && data.validationInputs == nil
+            && BenchmarkDataset(rawValue: data.dataset) != .faces {
+            throw ExperimentError.invalid("--early-stopping needs validation data: --validation-split K, --validation-data FILE, or a data set with its own validation set (faces)")
         }
         if pretraining != nil && initialParameters != nil {
             throw ExperimentError.invalid("--init pretrained and --init-from exclude each other")

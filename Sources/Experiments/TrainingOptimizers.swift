@@ -20,6 +20,8 @@ struct OptimizerStep {
     var gradientNorm: Double?
     /// Hessian-free timings: gradient passes, CG, backtracking plus line search.
     var timings: HessianFreeTimings?
+    /// CG returned a non-finite direction (Hessian-free): it was dropped and lambda raised.
+    var nonFiniteDirection = false
 }
 
 /// The optimizer state a checkpoint stores besides the parameters. Hessian-free state keeps
@@ -30,6 +32,8 @@ public struct SavedOptimizerState: Codable, Sendable {
     public var iteration: Int
     /// Wall-clock seconds of the run so far (pre-training included), over all invocations.
     public var elapsedSeconds: Double
+    /// CPU seconds of the run so far, over all invocations (absent in older checkpoints).
+    public var cpuSeconds: Double?
     /// Gradient evaluations and cases evaluated so far (the baselines' counts; HF keeps its
     /// own in `hessianFree`).
     public var gradientEvaluations: Int?
@@ -143,7 +147,7 @@ final class HessianFreeTrainer: TrainingOptimizer {
                              gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,
                              flops: flops, lineSearchRate: record.lineSearchRate,
                              cgStopReason: record.conjugateGradientTermination.rawValue, gradientNorm: record.gradientNormAfter,
-                             timings: record.seconds)
+                             timings: record.seconds, nonFiniteDirection: record.nonFiniteDirection)
     }
 
     func saved(elapsedSeconds: Double) -> SavedOptimizerState {

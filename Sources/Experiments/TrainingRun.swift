@@ -26,12 +26,24 @@ public enum TrainingEvent: Sendable {
     case progress(stage: String, done: Int, total: Int, seconds: Double)
 }
 
-/// Why and where a run stopped.
+/// Why and where a run stopped (what `summary.json` also records).
 public struct TrainingOutcome: Sendable {
-    public var stopReason: String
+    public var stopReason: RunStopReason
     public var iterations: Int
     public var seconds: Double
     public var lastRecord: MetricsRecord?
+    /// The summary written to `summary.json`.
+    public var summary: TrainingSummary
+    /// For a diverged run: what became non-finite.
+    public var divergence: String?
+}
+
+/// CPU seconds this process has used (all threads), for a time axis that other processes
+/// sharing the machine do not stretch.
+public func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
 /// A training run bound to its run folder:
@@ -40,6 +52,8 @@ public struct TrainingOutcome: Sendable {
 ///     <folder>/metrics.jsonl        one MetricsRecord per iteration
 ///     <folder>/checkpoint/          parameters.safetensors + optimizer_state.json (atomic)
 ///     <folder>/reconstructions.png  test images above their reconstructions (auto-encoders)
+///     <folder>/best/                the parameters at the best iteration (as a checkpoint)
+///     <folder>/summary.json         why the run stopped, the best iteration, the machine
 ///
 /// `create` starts a new run, `resume` continues one from its last checkpoint; the resumed
 /// trajectory is bit-identical to an uninterrupted one.
@@ -54,6 +68,16 @@ public final class TrainingRun {
     /// Seconds this invocation spent before `run` (pre-training), which count against
     /// `timeLimitSeconds`, so runs with and without pre-training get equal wall-clock budgets.
     private var spentInThisInvocation: Double
+    /// CPU seconds of earlier invocations (and pre-training), and this process's CPU clock
+    /// when this invocation's share started.
+    private var cpuBefore: Double
+    private var cpuAtStart: Double
+    /// Best iteration, early stopping and convergence, rebuilt from the kept metrics on resume.
+    private var monitor: RunMonitor
+
+    public static let bestFolderName = "best"
+    /// `best/`: the parameters at the best iteration, in checkpoint form.
+    public var bestFolder: URL { folder.url.appendingPathComponent(Self.bestFolderName) }
 
     public static let parametersTensorPrefix = "layer"
     public static let pretrainedFileName = "pretrained.safetensors"
@@ -64,7 +88,8 @@ public final class TrainingRun {
     public var parameters: Vector<Float> { trainer.parameters }
 
     private init(folder: RunFolder, configuration c: ExperimentConfiguration, dataset: Dataset, parameters: Vector<Float>,
-                 saved: SavedOptimizerState?, tensors: SafeTensorsFile?, elapsedBefore: Double) throws {
+                 saved: SavedOptimizerState?, tensors: SafeTensorsFile?, elapsedBefore: Double, cpuBefore: Double,
+                 history: [MetricsRecord]) throws {
         self.folder = folder
         self.configuration = c
         self.dataset = dataset
@@ -91,6 +116,11 @@ public final class TrainingRun {
         }
         self.elapsedBefore = elapsedBefore
         spentInThisInvocation = saved == nil ? elapsedBefore : 0
+        self.cpuBefore = cpuBefore
+        cpuAtStart = processCPUSeconds()
+        let criterion: SelectionCriterion = (dataset.validation?.rows ?? 0) > 0 ? .validation : dataset.test.rows > 0 ? .test : .train
+        monitor = RunMonitor(criterion: criterion, patience: c.earlyStoppingPatience, convergence: c.convergence)
+        for r in history { _ = monitor.observe(r) }
     }
 
     /// A baseline trainer, from its saved state (which must be there when the checkpoint says
@@ -137,14 +167,15 @@ public final class TrainingRun {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         try folder.writeConfiguration(configuration)
         try AtomicFile.write(Data(), to: folder.metrics)
-        let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+        let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
         return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                               saved: nil, tensors: nil, elapsedBefore: seconds)
+                               saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [])
     }
 
-    /// The parameters a new run starts from, and the seconds spent making them (pre-training).
+    /// The parameters a new run starts from, and the wall-clock and CPU seconds spent making
+    /// them (pre-training; for saved weights their recorded wall-clock time stands for both).
     static func initialParameters(_ c: ExperimentConfiguration, dataset: Dataset, folder: RunFolder,
-                                  events: (TrainingEvent) -> Void) throws -> (Vector<Float>, Double) {
+                                  events: (TrainingEvent) -> Void) throws -> (Vector<Float>, Double, Double) {
         let layout = c.architecture.layout
         if let path = c.initialParameters {
             let file: SafeTensorsFile
@@ -155,31 +186,58 @@ public final class TrainingRun {
             // are compared fairly.
             let seconds = file.metadata["pretraining_seconds"].flatMap(Double.init) ?? 0
             if seconds > 0 { events(.message(String(format: "%@ took %.1f s of pre-training; counted in this run's time", path, seconds))) }
-            return (try parametersVector(from: file, layout: layout, file: path), seconds)
+            return (try parametersVector(from: file, layout: layout, file: path), seconds, seconds)
         }
         guard let p = c.pretraining else {
-            return (NeuralNetwork<Float>(architecture: c.architecture, initialization: c.initialization, seed: c.seed).parameters, 0)
+            return (NeuralNetwork<Float>(architecture: c.architecture, initialization: c.initialization, seed: c.seed).parameters, 0, 0)
         }
         let saved = folder.url.appendingPathComponent(pretrainedFileName)
         if FileManager.default.fileExists(atPath: saved.path) {
             let file = try SafeTensors.read(from: saved)
             events(.message("using the pre-trained weights in \(saved.path)"))
-            return (try parametersVector(from: file, layout: layout, file: saved.path),
-                    Double(file.metadata["pretraining_seconds"] ?? "0") ?? 0)
+            let seconds = Double(file.metadata["pretraining_seconds"] ?? "0") ?? 0
+            return (try parametersVector(from: file, layout: layout, file: saved.path), seconds,
+                    file.metadata["pretraining_cpu_seconds"].flatMap(Double.init) ?? seconds)
         }
-        let clock = ContinuousClock(), start = clock.now
+        let clock = ContinuousClock(), start = clock.now, cpuStart = processCPUSeconds()
         let theta = try Pretraining.pretrain(c.architecture, specification: p, data: dataset.train, events: events)
         let seconds = Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) * 1e-18
+        let cpu = processCPUSeconds() - cpuStart
         try SafeTensors.write(parameterTensors(theta, layout: layout),
-                              metadata: ["format": "hessianfree-parameters", "pretraining_seconds": String(seconds)], to: saved)
+                              metadata: ["format": "hessianfree-parameters", "pretraining_seconds": String(seconds),
+                                         "pretraining_cpu_seconds": String(cpu)], to: saved)
         events(.message(String(format: "pre-training took %.1f s; weights in %@", seconds, saved.path)))
-        return (theta, seconds)
+        return (theta, seconds, cpu)
+    }
+
+    /// What a resume may change: when the run stops and how often it saves, never its
+    /// trajectory.
+    public struct ResumeChanges: Sendable {
+        public var maximumIterations: Int?
+        public var timeLimitSeconds: Double?
+        public var earlyStoppingPatience: Int?
+        public var convergence: ConvergenceRule?
+        public var checkpointInterval: Int?
+        public init(maximumIterations: Int? = nil, timeLimitSeconds: Double? = nil, earlyStoppingPatience: Int? = nil,
+                    convergence: ConvergenceRule? = nil, checkpointInterval: Int? = nil) {
+            self.maximumIterations = maximumIterations; self.timeLimitSeconds = timeLimitSeconds
+            self.earlyStoppingPatience = earlyStoppingPatience; self.convergence = convergence
+            self.checkpointInterval = checkpointInterval
+        }
     }
 
     /// Reopens the run in `folder` at its last checkpoint. `maximumIterations` and
     /// `timeLimitSeconds` may be changed (they do not alter the trajectory).
     public static func resume(folder url: URL, locations: DataLocations, maximumIterations: Int? = nil,
                               timeLimitSeconds: Double? = nil, events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
+        try resume(folder: url, locations: locations,
+                   changes: ResumeChanges(maximumIterations: maximumIterations, timeLimitSeconds: timeLimitSeconds), events: events)
+    }
+
+    /// Reopens the run in `folder` at its last checkpoint, with its stopping rules changed as
+    /// `changes` says (the configuration on disk is updated to match).
+    public static func resume(folder url: URL, locations: DataLocations, changes: ResumeChanges,
+                              events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
         let folder = RunFolder(url)
         guard FileManager.default.fileExists(atPath: folder.configuration.path) else {
             throw ExperimentError.unreadableRun("\(url.path): not a run folder (no config.json)")
@@ -187,17 +245,22 @@ public final class TrainingRun {
         var configuration: ExperimentConfiguration
         do { configuration = try folder.readConfiguration(ExperimentConfiguration.self) }
         catch { throw ExperimentError.unreadableRun("\(folder.configuration.path): \(error)") }
-        if let m = maximumIterations { configuration.maximumIterations = m }
-        if let t = timeLimitSeconds { configuration.timeLimitSeconds = t }
+        let before = configuration
+        if let m = changes.maximumIterations { configuration.maximumIterations = m }
+        if let t = changes.timeLimitSeconds { configuration.timeLimitSeconds = t }
+        if let p = changes.earlyStoppingPatience { configuration.earlyStoppingPatience = p }
+        if let r = changes.convergence { configuration.convergence = r }
+        if let k = changes.checkpointInterval { configuration.checkpointInterval = k }
         try configuration.validate()
+        if configuration != before { try folder.writeConfiguration(configuration) }
         let dataset = try load(configuration, locations: locations, events: events)
         guard FileManager.default.fileExists(atPath: folder.checkpoint.path) else {
             // Interrupted before its first checkpoint: start over (pre-trained weights are kept).
             events(.message("no checkpoint in \(url.path) yet: starting from iteration 0"))
             try AtomicFile.write(Data(), to: folder.metrics)
-            let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+            let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
             return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                                   saved: nil, tensors: nil, elapsedBefore: seconds)
+                                   saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [])
         }
         let checkpoint: Checkpoint<SavedOptimizerState>
         do { checkpoint = try Checkpoint<SavedOptimizerState>.read(from: folder.checkpoint) }
@@ -210,13 +273,23 @@ public final class TrainingRun {
                                          file: folder.checkpoint.path)
         // Metrics written after the checkpoint belong to iterations that will be recomputed.
         _ = try MetricsLog.truncate(folder.metrics, keepingIterationsThrough: saved.iteration)
+        let history = try folder.readMetrics()
         events(.message("resuming \(url.path) at iteration \(saved.iteration)"))
+        let run: TrainingRun
         do {
-            return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                                   saved: saved, tensors: checkpoint.parameters, elapsedBefore: saved.elapsedSeconds)
+            run = try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
+                                  saved: saved, tensors: checkpoint.parameters, elapsedBefore: saved.elapsedSeconds,
+                                  cpuBefore: saved.cpuSeconds ?? saved.elapsedSeconds, history: history)
         } catch let e as ExperimentError {
             throw ExperimentError.unreadableRun("\(folder.checkpoint.path): \(e)")
         }
+        // A run from before `best/` existed: when its best iteration is the checkpoint's, the
+        // checkpoint holds those parameters.
+        if let best = run.monitor.best, best.iteration == saved.iteration,
+           !FileManager.default.fileExists(atPath: run.bestFolder.path) {
+            try run.writeBest(best)
+        }
+        return run
     }
 
     private static func load(_ configuration: ExperimentConfiguration, locations: DataLocations,
@@ -272,8 +345,37 @@ public final class TrainingRun {
         for t in trainer.extraTensors() { tensors.append(SafeTensor(name: t.name, shape: [t.values.count], values: t.values)) }
         try Checkpoint(tensors: tensors, metadata: ["format": "hessianfree-checkpoint", "version": HessianFreeVersion.current,
                                                     "iteration": String(trainer.iteration)],
-                       optimizerState: trainer.saved(elapsedSeconds: elapsedSeconds)).write(to: folder.checkpoint)
+                       optimizerState: savedState(elapsedSeconds: elapsedSeconds)).write(to: folder.checkpoint)
         try writeReconstructions()
+    }
+
+    private func savedState(elapsedSeconds: Double) -> SavedOptimizerState {
+        var s = trainer.saved(elapsedSeconds: elapsedSeconds)
+        s.cpuSeconds = cpuSeconds()
+        return s
+    }
+
+    /// CPU seconds of the run so far, over all invocations.
+    private func cpuSeconds() -> Double { cpuBefore + processCPUSeconds() - cpuAtStart }
+
+    /// Writes the current parameters to `best/` (atomically, in checkpoint form), as the
+    /// parameters of `record`'s iteration.
+    func writeBest(_ record: MetricsRecord) throws {
+        let tensors = Self.parameterTensors(trainer.parameters, layout: configuration.architecture.layout)
+        let state = BestParametersState(iteration: record.iteration, selectedBy: monitor.criterion, errors: .init(record))
+        try Checkpoint(tensors: tensors, metadata: ["format": "hessianfree-best-parameters", "version": HessianFreeVersion.current,
+                                                    "iteration": String(record.iteration)],
+                       optimizerState: state).write(to: bestFolder)
+    }
+
+    /// The summary of the run as it stands.
+    func summary(stopReason: RunStopReason, seconds: Double, lastRecord: MetricsRecord?) throws -> TrainingSummary {
+        let lastMeasured = try folder.readMetrics().last { !$0.trainError.isNaN || $0.testError != nil || $0.validationError != nil }
+        return TrainingSummary(stopReason: stopReason, iterations: trainer.iteration, seconds: seconds, cpuSeconds: cpuSeconds(),
+                               selectedBy: monitor.criterion, bestIteration: monitor.best?.iteration,
+                               best: monitor.best.map { .init($0) }, last: lastMeasured.map { .init($0) },
+                               optimizer: configuration.optimizer.rawValue, preset: configuration.preset,
+                               machine: .current(), toolVersion: HessianFreeVersion.current)
     }
 
     /// `reconstructions.png`: the first test images (training images when there is no test
@@ -293,11 +395,13 @@ public final class TrainingRun {
             .write(to: folder.url.appendingPathComponent(ReportWriter.reconstructionsFileName))
     }
 
-    /// Runs iterations until the configuration's limits, a stalled optimizer, or `stop`.
+    /// Runs iterations until the configuration's limits, early stopping, convergence, a stalled
+    /// or diverged optimizer, or `stop`.
     ///
     /// After each iteration the record goes to `metrics.jsonl` and to `events`; errors on the
     /// full training and test sets are computed every `evaluationInterval` iterations (NaN in
-    /// between). A checkpoint is written every `checkpointInterval` iterations and at the end.
+    /// between). A new best error saves the parameters to `best/`. A checkpoint is written
+    /// every `checkpointInterval` iterations and at the end, and `summary.json` at the end.
     @discardableResult
     public func run(stop: StopFlag = StopFlag(), events: @escaping (TrainingEvent) -> Void = { _ in }) throws -> TrainingOutcome {
         let c = configuration
@@ -310,23 +414,36 @@ public final class TrainingRun {
         let trainTargets = dataset.targets(.train) ?? dataset.train
         let testTargets = dataset.targets(.test) ?? dataset.test
         var lastRecord: MetricsRecord?
-        var reason = "maximum-iterations"
+        var reason = RunStopReason.maximumIterations
+        var divergence: String?
         var lastCheckpointIteration = trainer.iteration
         var iterationStart = elapsed()
 
-        while true {
-            if let m = c.maximumIterations, trainer.iteration >= m { reason = "maximum-iterations"; break }
-            if let t = c.timeLimitSeconds, elapsed() - elapsedBefore + spentInThisInvocation >= t { reason = "time-limit"; break }
-            if stop.isRequested { reason = "interrupted"; break }
-            if trainer.isStalled { reason = "stalled"; break }
+        loop: while true {
+            if let m = c.maximumIterations, trainer.iteration >= m { reason = .maximumIterations; break }
+            if let t = c.timeLimitSeconds, elapsed() - elapsedBefore + spentInThisInvocation >= t { reason = .timeLimit; break }
+            if stop.isRequested { reason = .interrupted; break }
+            // A baseline whose line search can no longer move the parameters has converged as
+            // far as it can go.
+            if trainer.isStalled { reason = .converged; break }
 
             let stepStart = clock.now
             trainer.progress = { stage, done, total in
                 let d = (clock.now - stepStart).components
                 events(.progress(stage: stage, done: done, total: total, seconds: Double(d.seconds) + Double(d.attoseconds) * 1e-18))
             }
-            let step = try trainer.step()
-            trainer.progress = nil
+            defer { trainer.progress = nil }
+            let step: OptimizerStep
+            do {
+                step = try trainer.step()
+            } catch let e as HessianFreeError {
+                switch e {
+                case .nonFiniteObjective, .nonFiniteGradient: reason = .diverged; divergence = "\(e)"; break loop
+                default: throw e
+                }
+            } catch ObjectiveError.nonFiniteGradient {
+                reason = .diverged; divergence = "the gradient is not finite at iteration \(trainer.iteration + 1)"; break loop
+            }
             var flops = step.flops
             var objectiveValue = c.optimizer == .hf ? step.objective : Double.nan
             var trainError = Double.nan, testError: Double? = nil, validationError: Double? = nil
@@ -375,23 +492,36 @@ public final class TrainingRun {
                 metrics.lineSearchSeconds = t.backtrackingAndLineSearch
             }
             metrics.evaluationSeconds = now - evaluationStart
+            metrics.cpuSeconds = cpuSeconds()
+            if step.nonFiniteDirection { metrics.nonFiniteDirection = true }
             try log.append(metrics)
             lastRecord = metrics
             events(.iteration(metrics))
 
+            let observation = monitor.observe(metrics)
+            if observation.isNewBest { try writeBest(metrics) }
             if trainer.iteration - lastCheckpointIteration >= c.checkpointInterval {
                 try writeCheckpoint(elapsedSeconds: elapsed())
                 lastCheckpointIteration = trainer.iteration
                 events(.checkpoint(iteration: trainer.iteration))
             }
+            // A first-order method's parameters can go non-finite (too large a learning rate);
+            // HF never applies a non-finite step.
+            if trainer.iteration % c.evaluationInterval == 0 && !trainError.isFinite {
+                reason = .diverged; divergence = "the training error is not finite at iteration \(trainer.iteration)"; break
+            }
+            if let r = observation.stop { reason = r; break }
         }
         let total = elapsed()
         if trainer.iteration != lastCheckpointIteration || !FileManager.default.fileExists(atPath: folder.checkpoint.path) {
             try writeCheckpoint(elapsedSeconds: total)
             events(.checkpoint(iteration: trainer.iteration))
         }
+        let summary = try self.summary(stopReason: reason, seconds: total, lastRecord: lastRecord)
+        try JSONFile.write(summary, to: folder.url.appendingPathComponent(TrainingSummary.fileName))
         elapsedBefore = total
         spentInThisInvocation = 0
-        return TrainingOutcome(stopReason: reason, iterations: trainer.iteration, seconds: total, lastRecord: lastRecord)
+        return TrainingOutcome(stopReason: reason, iterations: trainer.iteration, seconds: total, lastRecord: lastRecord,
+                               summary: summary, divergence: divergence)
     }
 }

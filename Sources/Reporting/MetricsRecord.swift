@@ -53,6 +53,13 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
     public var cgSeconds: Double?
     public var lineSearchSeconds: Double?
     public var evaluationSeconds: Double?
+    /// CPU seconds the process has used since the run started (across resumes, pre-training
+    /// included), at the end of this iteration: a time axis that other processes sharing the
+    /// machine do not stretch, as they stretch `seconds`.
+    public var cpuSeconds: Double?
+    /// True when CG returned a non-finite direction this iteration (Hessian-free): it was not
+    /// applied, not kept as the warm start, and lambda was raised. Absent otherwise.
+    public var nonFiniteDirection: Bool?
 
     public init(iteration: Int, seconds: Double, trainLoss: Double, trainError: Double,
                 testError: Double? = nil, lambda: Double, rho: Double,
@@ -103,6 +110,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         case cgSeconds = "cg_seconds"
         case lineSearchSeconds = "line_search_seconds"
         case evaluationSeconds = "evaluation_seconds"
+        case cpuSeconds = "cpu_seconds"
+        case nonFiniteDirection = "non_finite_direction"
     }
 
     public init(from decoder: Decoder) throws {
@@ -128,6 +137,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         cgSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .cgSeconds)
         lineSearchSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .lineSearchSeconds)
         evaluationSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .evaluationSeconds)
+        cpuSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .cpuSeconds)
+        nonFiniteDirection = try c.decodeIfPresent(Bool.self, forKey: .nonFiniteDirection)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -153,6 +164,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         try c.encodeAllowingNonFiniteIfPresent(cgSeconds, forKey: .cgSeconds)
         try c.encodeAllowingNonFiniteIfPresent(lineSearchSeconds, forKey: .lineSearchSeconds)
         try c.encodeAllowingNonFiniteIfPresent(evaluationSeconds, forKey: .evaluationSeconds)
+        try c.encodeAllowingNonFiniteIfPresent(cpuSeconds, forKey: .cpuSeconds)
+        try c.encodeIfPresent(nonFiniteDirection, forKey: .nonFiniteDirection)
     }
 
     /// Equality that treats NaN as equal to NaN (field by field), so round-trip tests and
@@ -176,5 +189,6 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
             && same(a.gradientSeconds, b.gradientSeconds) && same(a.cgSeconds, b.cgSeconds)
             && same(a.lineSearchSeconds, b.lineSearchSeconds) && same(a.evaluationSeconds, b.evaluationSeconds)
             && same(a.gradientNorm, b.gradientNorm) && same(a.validationError, b.validationError)
+            && same(a.cpuSeconds, b.cpuSeconds) && a.nonFiniteDirection == b.nonFiniteDirection
     }
 }

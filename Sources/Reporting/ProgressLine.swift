@@ -30,6 +30,13 @@ public enum ProgressLine {
             + pad(train, 9) + "  " + pad(test, 9) + "  " + pad(lambda, 9) + "  " + pad(rho, 8) + "  " + pad(cg, 9)
     }
 
+    /// "train 1.2345, validation 2.3456, test 2.4567", leaving out the errors not measured.
+    public static func errorsText(train: Double?, validation: Double?, test: Double?) -> String {
+        [("train", train), ("validation", validation), ("test", test)]
+            .compactMap { name, value in value.map { "\(name) \(Markup.number($0, decimals: 4))" } }
+            .joined(separator: ", ")
+    }
+
     /// `text` right-aligned in `width` characters (longer text is kept whole).
     static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : String(repeating: " ", count: width - text.count) + text

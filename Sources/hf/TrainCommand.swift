@@ -133,6 +133,12 @@ struct TrainCommand: ParsableCommand {
     var testTargets: String?
     @Option(help: "Divide your files' values by this number (e.g. 255).")
     var scale: Float?
+    @Option(help: "Validation inputs (.npy or .csv), for early stopping and choosing best/.")
+    var validationData: String?
+    @Option(help: "Validation targets (.npy or .csv).")
+    var validationTargets: String?
+    @Option(help: "Hold the last K training cases out as the validation set (e.g. 10000 for MNIST).")
+    var validationSplit: Int?
 
     @Option(help: "Layer sizes, input to output, e.g. 784-1000-500-250-30 (with --mirror: the encoder).")
     var layers: String?
@@ -199,6 +205,12 @@ struct TrainCommand: ParsableCommand {
     var maxIterations: Int?
     @Option(help: "Stop this invocation after this many seconds.")
     var timeLimit: Double?
+    @Option(help: "Stop after N evaluations in a row without a new best validation error (needs validation data).")
+    var earlyStopping: Int?
+    @Option(help: "Convergence rule: stop when the training objective fell by less than --convergence-tolerance (relative) over this many evaluations (20).")
+    var convergenceWindow: Int?
+    @Option(help: "Relative tolerance of the convergence rule (1e-5; 0 turns it off).")
+    var convergenceTolerance: Double?
     @Option(help: "Compute train/test errors every N iterations (1).")
     var evaluationInterval: Int?
     @Option(help: "Write a checkpoint every N iterations (5).")
@@ -216,9 +228,9 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if resumeFolder != nil {
             let changed: [Any?] = [preset, data, layers, activations, seed, weightCost, curvature, batchSize, initialLambda,
-                                   optimizer, initialization, initFrom]
+                                   optimizer, initialization, initFrom, validationData, validationSplit]
             if changed.contains(where: { $0 != nil }) {
-                throw ValidationError("--resume continues a run as configured; only --max-iterations, --time-limit, --quiet, --json and data locations may be given")
+                throw ValidationError("--resume continues a run as configured; only --max-iterations, --time-limit, --early-stopping, --convergence-window, --convergence-tolerance, --checkpoint-interval, --threads, --quiet, --json and data locations may be given")
             }
         } else if preset == nil && data == nil {
             throw ValidationError("give --preset (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))) or --data FILE")
@@ -227,8 +239,8 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("unknown preset '\(p)'; choose one of \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if preset != nil && data != nil { throw ValidationError("--preset and --data exclude each other") }
-        if data == nil && (targets != nil || testData != nil || testTargets != nil) {
-            throw ValidationError("--targets, --test-data and --test-targets need --data")
+        if data == nil && (targets != nil || testData != nil || testTargets != nil || validationData != nil) {
+            throw ValidationError("--targets, --test-data, --test-targets and --validation-data need --data")
         }
     }
 
@@ -327,8 +339,21 @@ struct TrainCommand: ParsableCommand {
         if let e = evaluationInterval { c.evaluationInterval = e }
         if let k = checkpointInterval { c.checkpointInterval = k }
         if let s = chunkSize { c.chunkSize = s }
+        c.data.validationSplit = validationSplit
+        c.data.validationInputs = validationData
+        c.data.validationTargets = validationTargets
+        if let p = earlyStopping { c.earlyStoppingPatience = p }
+        c.convergence = convergenceRule(default: c.convergence)
         try c.validate()
         return c
+    }
+
+    /// The convergence rule the flags describe, from `base`.
+    func convergenceRule(default base: ConvergenceRule) -> ConvergenceRule {
+        var r = base
+        if let w = convergenceWindow { r.window = w }
+        if let t = convergenceTolerance { r.relativeTolerance = t }
+        return r
     }
 
     func parseArchitecture(_ text: String, mirrored mirror: Bool, defaultOutput: Activation = .logistic) throws -> NetworkArchitecture {
@@ -371,9 +396,16 @@ struct TrainCommand: ParsableCommand {
         try Console.reportingErrors {
             let run: TrainingRun
             if let folder = resumeFolder {
+                var convergence: ConvergenceRule? = nil
+                if convergenceWindow != nil || convergenceTolerance != nil {
+                    let saved = try RunFolder(URL(fileURLWithPath: folder)).readConfiguration(ExperimentConfiguration.self)
+                    convergence = convergenceRule(default: saved.convergence)
+                }
+                let changes = TrainingRun.ResumeChanges(maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
+                                                        earlyStoppingPatience: earlyStopping, convergence: convergence,
+                                                        checkpointInterval: checkpointInterval)
                 run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
-                                             maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
-                                             events: printer.handle)
+                                             changes: changes, events: printer.handle)
             } else {
                 let c = try resolvedConfiguration()
                 let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset)
@@ -383,9 +415,18 @@ struct TrainCommand: ParsableCommand {
             if !quiet && !json { Console.line(ProgressLine.header()) }
             let outcome = try run.run(stop: stopper.flag, events: printer.handle)
             printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
-                                           outcome.stopReason, outcome.iterations, outcome.seconds, run.folder.url.path)))
+                                           outcome.stopReason.rawValue, outcome.iterations, outcome.seconds, run.folder.url.path)))
+            if let best = outcome.summary.best {
+                printer.handle(.message("best iteration \(best.iteration) (by \(outcome.summary.selectedBy.rawValue) error): "
+                                        + ProgressLine.errorsText(train: best.trainError, validation: best.validationError, test: best.testError)
+                                        + "; parameters in \(run.bestFolder.path)"))
+            }
             // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
-            if outcome.stopReason == "interrupted" { throw ExitCode(130) }
+            if outcome.stopReason == .interrupted { throw ExitCode(130) }
+            if outcome.stopReason == .diverged {
+                Console.error("hf: error: training diverged: \(outcome.divergence ?? "non-finite values"); the last checkpoint and best/ are kept")
+                throw ExitCode.failure
+            }
         }
     }
 }

@@ -177,4 +177,33 @@ final class TrainCLITests: XCTestCase {
         XCTAssertLessThanOrEqual(hf["iterations"] as! Int, 100)
         XCTAssertNotNil(object["gradient_descent"])
     }
+
+    /// A run that ends by itself: early stopping on a validation split, then the best
+    /// iteration's parameters evaluated from best/, as summary.json reports them.
+    func testEarlyStoppingSummaryAndEvaluateBest() throws {
+        let run = path("early")
+        let args = ["train", "--data", path("train.npy"), "--test-data", path("test.npy"), "--layers", "16-24-12", "--mirror",
+                    "--initial-lambda", "1", "--max-iterations", "80", "--validation-split", "50", "--early-stopping", "2",
+                    "--weight-cost", "0", "--quiet", "--out", run]
+        let r = try CLITests.run(args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
+        XCTAssertEqual(summary["stop_reason"] as? String, "early-stopping", "\(summary)")
+        XCTAssertEqual(summary["selected_by"] as? String, "validation")
+        let best = summary["best"] as! [String: Any]
+        let e = try CLITests.run(["evaluate", "--checkpoint", run + "/best", "--json"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let evaluated = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(evaluated["iteration"] as? Int, summary["best_iteration"] as? Int)
+        let validation = evaluated["validation"] as! [String: Any]
+        XCTAssertEqual(validation["cases"] as? Int, 50)
+        XCTAssertEqual(validation["reconstruction_error"] as! Double, best["validation_error"] as! Double, accuracy: 1e-12)
+
+        // Without validation data, --early-stopping is refused before any folder is made.
+        let refused = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror",
+                                        "--early-stopping", "3", "--out", path("refused")])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("validation"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("refused")))
+    }
 }

@@ -84,7 +84,7 @@ final class ExperimentsTests: XCTestCase {
         let run = try TrainingRun.create(configuration: try tinyConfiguration(maximumIterations: 12), folder: folder, locations: locations)
         let outcome = try run.run()
         XCTAssertEqual(outcome.iterations, 12)
-        XCTAssertEqual(outcome.stopReason, "maximum-iterations")
+        XCTAssertEqual(outcome.stopReason, .maximumIterations)
         let records = try RunFolder(folder).readMetrics()
         XCTAssertEqual(records.map(\.iteration), Array(1...12))
         // Predicting 0.5 everywhere costs 16 * 0.25 = 4 per case; the two-prototype data with

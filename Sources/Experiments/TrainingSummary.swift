@@ -1,0 +1,92 @@
+import Foundation
+import LinearAlgebra
+import Reporting
+
+/// The machine a run ran on, as `summary.json` records it.
+public struct MachineDescription: Codable, Sendable, Equatable {
+    /// The CPU's model name (`/proc/cpuinfo`), or "unknown".
+    public var cpuModel: String
+    /// The OpenBLAS kernel family in use ("Zen", "SkylakeX", ...).
+    public var blasCore: String
+    /// OpenBLAS threads.
+    public var blasThreads: Int
+
+    enum CodingKeys: String, CodingKey {
+        case cpuModel = "cpu_model", blasCore = "blas_core", blasThreads = "blas_threads"
+    }
+
+    public static func current() -> MachineDescription {
+        var model = "unknown"
+        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return MachineDescription(cpuModel: model, blasCore: BLASThreads.coreName, blasThreads: BLASThreads.current)
+    }
+}
+
+/// `summary.json`: how a training run ended and where it was best. Written at the end of
+/// every invocation (including interrupted and diverged ones), replaced atomically.
+public struct TrainingSummary: Codable, Sendable, Equatable {
+    /// Errors at one logged iteration.
+    public struct Errors: Codable, Sendable, Equatable {
+        public var iteration: Int
+        public var seconds: Double
+        public var cpuSeconds: Double?
+        public var trainError: Double?
+        public var validationError: Double?
+        public var testError: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case iteration, seconds, cpuSeconds = "cpu_seconds", trainError = "train_error"
+            case validationError = "validation_error", testError = "test_error"
+        }
+
+        init(_ r: MetricsRecord) {
+            iteration = r.iteration; seconds = r.seconds; cpuSeconds = r.cpuSeconds
+            trainError = r.trainError.isNaN ? nil : r.trainError
+            validationError = r.validationError; testError = r.testError
+        }
+    }
+
+    public var stopReason: RunStopReason
+    /// Iterations completed, over all invocations.
+    public var iterations: Int
+    /// Wall-clock and CPU seconds of the run, over all invocations (pre-training included).
+    public var seconds: Double
+    public var cpuSeconds: Double?
+    /// Which error chose `best`: validation, else test, else train.
+    public var selectedBy: SelectionCriterion
+    /// The iteration whose parameters are in `best/`; nil before any error was measured.
+    public var bestIteration: Int?
+    public var best: Errors?
+    /// The last iteration whose errors were measured.
+    public var last: Errors?
+    public var optimizer: String
+    public var preset: String
+    public var machine: MachineDescription
+    public var toolVersion: String
+
+    enum CodingKeys: String, CodingKey {
+        case stopReason = "stop_reason", iterations, seconds, cpuSeconds = "cpu_seconds", selectedBy = "selected_by"
+        case bestIteration = "best_iteration", best, last, optimizer, preset, machine, toolVersion = "tool_version"
+    }
+
+    public static let fileName = "summary.json"
+
+    /// Reads a run folder's `summary.json`.
+    public static func read(from folder: URL) throws -> TrainingSummary {
+        try JSONFile.read(TrainingSummary.self, from: folder.appendingPathComponent(fileName))
+    }
+}
+
+/// What `best/` holds besides the parameters (its `optimizer_state.json`): where they come
+/// from. `hf evaluate --checkpoint RUN/best` reads it like a checkpoint.
+public struct BestParametersState: Codable, Sendable, Equatable {
+    public var iteration: Int
+    public var selectedBy: SelectionCriterion
+    public var errors: TrainingSummary.Errors
+
+    enum CodingKeys: String, CodingKey { case iteration, selectedBy = "selected_by", errors }
+}
