@@ -57,7 +57,7 @@ public struct SavedModel {
 public enum RunReport {
     public static func write(runs folders: [URL], to directory: URL) throws -> [URL] {
         guard !folders.isEmpty else { throw ExperimentError.invalid("no run folders given") }
-        var runs: [RunMetrics] = [], summaries: [RunSummary] = []
+        var runs: [RunMetrics] = [], summaries: [RunSummary] = [], comparison: [PaperComparison.Row] = []
         var names = Set<String>()
         var picture: URL?
         for url in folders {
@@ -88,6 +88,8 @@ public enum RunReport {
             }
             summaries.append(RunSummary(name: name, dataSet: c.data.dataset.uppercased(), initialization: initialization,
                                         optimizer: c.optimizer.rawValue.uppercased(), weightCost: c.weightCost, records: records))
+            comparison.append(PaperComparison.row(name: name, configuration: c, records: records,
+                                                  summary: try? TrainingSummary.read(from: url)))
             let png = url.appendingPathComponent(ReportWriter.reconstructionsFileName)
             if picture == nil, FileManager.default.fileExists(atPath: png.path) { picture = png }
         }
@@ -96,6 +98,8 @@ public enum RunReport {
             let data = try Data(contentsOf: picture)
             try AtomicFile.write(data, to: directory.appendingPathComponent(ReportWriter.reconstructionsFileName))
         }
-        return try ReportWriter.write(title: "Hessian-free runs", runs: runs, summaries: summaries, to: directory)
+        let table2 = directory.appendingPathComponent(PaperComparison.fileName)
+        try AtomicFile.write(PaperComparison.markdown(comparison), to: table2)
+        return try ReportWriter.write(title: "Hessian-free runs", runs: runs, summaries: summaries, to: directory) + [table2]
     }
 }

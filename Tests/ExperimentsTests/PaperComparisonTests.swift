@@ -1,0 +1,37 @@
+import XCTest
+import Foundation
+import Reporting
+@testable import Experiments
+
+final class PaperComparisonTests: XCTestCase {
+    func testTable2NumbersAndMethods() {
+        XCTAssertEqual(PaperComparison.paper(dataSet: "curves", l2: false, method: .randHF)?.train, 0.11)
+        XCTAssertEqual(PaperComparison.paper(dataSet: "mnist", l2: true, method: .ptHF)?.test, 2.28)
+        XCTAssertEqual(PaperComparison.paper(dataSet: "faces", l2: false, method: .ptNCG)?.test, 124)
+        XCTAssertNil(PaperComparison.paper(dataSet: "faces", l2: false, method: .ptNCG)?.train ?? nil)
+        XCTAssertNil(PaperComparison.paper(dataSet: "files", l2: false, method: .randHF))
+        var c = Preset.mnist.configuration()
+        XCTAssertEqual(PaperComparison.method(of: c), .randHF)
+        c.pretraining = PretrainingSpecification()
+        XCTAssertEqual(PaperComparison.method(of: c), .ptHF)
+        c.optimizer = .ncg
+        XCTAssertEqual(PaperComparison.method(of: c), .ptNCG)
+        c.optimizer = .adam
+        XCTAssertNil(PaperComparison.method(of: c))
+    }
+
+    func testRowUsesTheBestIterationAndMarksTheL2Prior() {
+        func record(_ i: Int, _ train: Double, _ test: Double) -> MetricsRecord {
+            MetricsRecord(iteration: i, seconds: Double(i), trainLoss: 1, trainError: train, testError: test, lambda: 1, rho: 1,
+                          cgIterations: 1, cgChosen: 1, gradientEvaluations: 1, curvatureProducts: 1, gflops: 1)
+        }
+        let records = [record(1, 3, 3.3), record(2, 2, 2.5), record(3, 1.5, 2.6)]
+        let row = PaperComparison.row(name: "m", configuration: Preset.mnistL2.configuration(), records: records, summary: nil)
+        XCTAssertEqual(row.dataSet, "MNIST*")
+        XCTAssertEqual(row.method, "RAND+HF")
+        XCTAssertEqual(row.iteration, 2); XCTAssertEqual(row.train, 2); XCTAssertEqual(row.test, 2.5)
+        XCTAssertEqual(row.paperTrain, 1.75); XCTAssertEqual(row.paperTest, 2.55)
+        let text = PaperComparison.markdown([row])
+        XCTAssertTrue(text.contains("| m | MNIST* | RAND+HF | 1.750 | 2.000 | +14% | 2.550 | 2.500 | -2% | 2 (test) |"), text)
+    }
+}
