@@ -30,9 +30,15 @@ bench: build
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf bench
 
 # Tests run in release: the integration tests train real (small) networks, and Swift debug
-# builds run numeric loops 10-100x slower.
+# builds run numeric loops 10-100x slower. They run with the BLAS core hf itself would force
+# (`hf blas --forced-core`: empty when OpenBLAS's own choice is kept or OPENBLAS_CORETYPE is
+# already set), since a test process cannot restart itself with a better one. One build
+# (`--build-tests`, the plan `swift test` uses) gives both hf and the tests.
 test: deps
-	HF_DATA_DIR=$${HF_DATA_DIR:-$(DATA_DIR)} $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing
+	$(SWIFT) build -c $(CONFIG) -Xswiftc -enable-testing --build-tests
+	@core=$$($$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf blas --forced-core) || exit 1; \
+	if [ -n "$$core" ]; then echo "tests run with OPENBLAS_CORETYPE=$$core"; export OPENBLAS_CORETYPE=$$core; fi; \
+	HF_DATA_DIR=$${HF_DATA_DIR:-$(DATA_DIR)} $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing --skip-build
 
 clean:
 	rm -rf .build

@@ -78,8 +78,23 @@ struct SafeTensorPayload {
 }
 
 /// Forward flops (2mnk per product) of one pass of `architecture` over `cases` cases.
-func forwardFlops(_ architecture: NetworkArchitecture, cases: Int) -> Double {
+public func forwardFlops(_ architecture: NetworkArchitecture, cases: Int) -> Double {
     architecture.layout.layers.reduce(0) { $0 + 2 * Double(cases) * Double($1.fanIn) * Double($1.fanOut) }
+}
+
+/// The arithmetic of one Hessian-free iteration on a network, counted from its passes (2mnk
+/// per gemm): `gradientEvaluations` full-data gradients over `caseCount` cases, `curvatureProducts`
+/// curvature products on the `batchSize`-case batch (Gauss-Newton cost), `valueEvaluations`
+/// objective evaluations (one on the batch for rho, the rest on the full data for backtracking
+/// and the line search), and the forward pass that linearizes the batch. The counts are the
+/// iteration's own (differences of `HessianFreeState`'s counters across the step).
+public func hessianFreeIterationFlops(_ architecture: NetworkArchitecture, caseCount: Int, batchSize: Int,
+                                      gradientEvaluations: Int, curvatureProducts: Int, valueEvaluations: Int) -> Double {
+    var flops = Double(gradientEvaluations) * architecture.gradientFlops(cases: caseCount)
+    flops += Double(curvatureProducts) * architecture.gaussNewtonProductFlops(cases: batchSize)
+    flops += Double(max(valueEvaluations - 1, 0)) * forwardFlops(architecture, cases: caseCount)
+    flops += forwardFlops(architecture, cases: batchSize) * (valueEvaluations > 0 ? 2 : 1)
+    return flops
 }
 
 /// Hessian-free optimization (the subject of the paper).
@@ -133,15 +148,11 @@ final class HessianFreeTrainer: TrainingOptimizer {
         let before = state
         let (next, record) = try optimizer.step(state, on: objective)
         state = next
-        // The iteration's arithmetic, counted from its passes: full-data gradients, curvature
-        // products on the batch (Gauss-Newton cost), objective evaluations (one on the batch
-        // for rho, the rest on the full data for backtracking and the line search), and the
-        // forward pass that linearizes the batch.
-        let a = objective.architecture, d = objective.caseCount, k = record.curvatureBatchSize
-        var flops = Double(state.gradientEvaluations - before.gradientEvaluations) * a.gradientFlops(cases: d)
-        flops += Double(state.curvatureProducts - before.curvatureProducts) * a.gaussNewtonProductFlops(cases: k)
-        let values = state.valueEvaluations - before.valueEvaluations
-        flops += Double(max(values - 1, 0)) * forwardFlops(a, cases: d) + forwardFlops(a, cases: k) * (values > 0 ? 2 : 1)
+        let flops = hessianFreeIterationFlops(
+            objective.architecture, caseCount: objective.caseCount, batchSize: record.curvatureBatchSize,
+            gradientEvaluations: state.gradientEvaluations - before.gradientEvaluations,
+            curvatureProducts: state.curvatureProducts - before.curvatureProducts,
+            valueEvaluations: state.valueEvaluations - before.valueEvaluations)
         return OptimizerStep(objective: record.objectiveAfter, lambda: record.lambdaAfter, rho: record.reductionRatio,
                              cgIterations: record.conjugateGradientIterations, cgChosen: record.chosenIterate,
                              gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Experiments
 import LinearAlgebra
 import NeuralNetworks
 import Optimization
@@ -14,8 +15,12 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Reference: the best of several 2048 x 2048 sgemm products, interleaved with the passes. Then the objective and \
         gradient over all cases (synthetic uniform [0, 1] data of MNIST's shape), and one \
-        Gauss-Newton product on a curvature batch after linearization. Flops count 2mnk per \
-        gemm of each pass; the targets are >= 80% of the sgemm rate for both.
+        Gauss-Newton product on a curvature batch after linearization. Then one whole HF \
+        iteration (full-data gradient, preconditioned CG with a fixed number of steps on the \
+        curvature batch, backtracking, rho, line search), its flops counted from its passes as \
+        `hf train` counts them. Flops count 2mnk per gemm of each pass; ratios are to the sgemm \
+        rate measured in the same run. The report names the OpenBLAS core, the best core for \
+        the processor, the processor and the vector ISA of the elementwise kernels.
         """)
 
     @Flag(help: "Print one JSON object instead of a table.")
@@ -42,6 +47,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed for data and initialization.")
     var seed: UInt64 = 1
 
+    /// CG steps of the timed HF iteration: CG's iteration-limit rule makes every run the same
+    /// length, so the time does not depend on where the relative-progress test would stop.
+    /// 30 is about the length of an MNIST run's CG in its first iterations.
+    @Option(help: "CG iterations of the timed HF iteration (run to this limit).")
+    var cgIterations = 30
+
+    /// The objective's L2 weight cost (Martens' code and the MNIST preset: 2e-5).
+    static let weightCost = 2e-5
+
     func validate() throws {
         guard cases > 0 else { throw ValidationError("--cases must be positive") }
         guard batch > 0, batch <= cases else { throw ValidationError("--batch must be in 1...--cases") }
@@ -49,6 +63,7 @@ struct BenchCommand: ParsableCommand {
         guard elementwiseThreads >= 0 else { throw ValidationError("--elementwise-threads must be non-negative") }
         guard threads >= 0 else { throw ValidationError("--threads must be non-negative") }
         guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
+        guard cgIterations > 0 else { throw ValidationError("--cg-iterations must be positive") }
     }
 
     struct Report: Codable {
@@ -75,6 +90,20 @@ struct BenchCommand: ParsableCommand {
         /// versions, "swift-simd" when the portable Swift kernels run (HF_NO_AVX2=1, or no AVX2).
         var elementwise_kernels: String
         var peak_rss_mb: Double
+        /// The OpenBLAS core that ran, its build, the best core for this processor, and the processor.
+        var blas_core: String
+        var blas_config: String
+        var blas_core_best: String
+        var cpu_model: String
+        /// Widest vector ISA of the elementwise kernels (as `elementwise_kernels`).
+        var isa: String
+        /// One HF iteration with `hf_iteration_cg_iterations` CG steps, preconditioner,
+        /// backtracking and line search on; its flops (from its passes) per second, and that
+        /// rate over the sgemm rate.
+        var hf_iteration_seconds: Double
+        var hf_iteration_gflops: Double
+        var hf_iteration_ratio: Double
+        var hf_iteration_cg_iterations: Int
     }
 
     func run() throws {
@@ -97,7 +126,7 @@ struct BenchCommand: ParsableCommand {
         let network = NeuralNetwork<Float>(architecture: architecture, initialization: .martens, generator: &generator)
         // An auto-encoder's targets are its inputs (the arrays share storage).
         let objective = try NeuralNetworkObjective(architecture: architecture, inputs: data, targets: data,
-                                                   weightCost: 2e-5, chunkSize: chunkSize)
+                                                   weightCost: Self.weightCost, chunkSize: chunkSize)
 
         var sgemmSeconds = Double.infinity
         var gradientSeconds = Double.infinity, gradientGemmOnly = Double.infinity
@@ -126,7 +155,29 @@ struct BenchCommand: ParsableCommand {
             gvGemmOnly = min(gvGemmOnly, Self.gemmOnlySeconds(sizes: sizes, cases: batch, chunk: batch, gaussNewton: true))
         }
         guard product.isFinite else { throw ValidationError("Gauss-Newton product is not finite") }
+
+        // One HF iteration as `hf train --preset mnist` runs it, from a state that already holds
+        // its full-data gradient (as every iteration after the first does).
+        var configuration = HessianFreeConfiguration()
+        configuration.curvatureBatches = .fixed(size: batch)
+        configuration.weightCost = Self.weightCost
+        configuration.conjugateGradient.stoppingRule = .iterationLimit
+        configuration.conjugateGradient.maximumIterations = cgIterations
+        let optimizer = try HessianFreeOptimizer<Float>(configuration: configuration)
+        let ready = try optimizer.evaluated(try optimizer.initialState(parameters: network.parameters, for: objective), on: objective).state
+        sgemmSeconds = min(sgemmSeconds, reference.bestSeconds(of: 2))
+        start = DispatchTime.now()
+        let (after, record) = try optimizer.step(ready, on: objective)
+        let iterationSeconds = Self.seconds(since: start)
+        let iterationFlops = hessianFreeIterationFlops(
+            architecture, caseCount: cases, batchSize: record.curvatureBatchSize,
+            gradientEvaluations: after.gradientEvaluations - ready.gradientEvaluations,
+            curvatureProducts: after.curvatureProducts - ready.curvatureProducts,
+            valueEvaluations: after.valueEvaluations - ready.valueEvaluations)
         let sgemm = reference.flops / sgemmSeconds / 1e9
+        let iterationGflops = iterationFlops / iterationSeconds / 1e9
+        let blas = OpenBLASCore.report()
+        let isa = Float.usesAVX2Kernels ? "avx2+fma" : "swift-simd"
 
         let gradientGflops = architecture.gradientFlops(cases: cases) / gradientSeconds / 1e9
         let gvGflops = architecture.gaussNewtonProductFlops(cases: batch) / gvSeconds / 1e9
@@ -138,8 +189,12 @@ struct BenchCommand: ParsableCommand {
             gv_seconds: gvSeconds, gv_gflops: gvGflops, gv_ratio: gvGflops / sgemm,
             gradient_gemm_only_seconds: gradientGemmOnly, gv_gemm_only_seconds: gvGemmOnly,
             elementwise_threads: ElementwiseParallelism.threads,
-            elementwise_kernels: Float.usesAVX2Kernels ? "avx2+fma" : "swift-simd",
-            peak_rss_mb: Self.peakResidentMegabytes() ?? -1)
+            elementwise_kernels: isa,
+            peak_rss_mb: Self.peakResidentMegabytes() ?? -1,
+            blas_core: blas.core, blas_config: blas.configuration, blas_core_best: blas.bestCore,
+            cpu_model: blas.cpuModel, isa: isa,
+            hf_iteration_seconds: iterationSeconds, hf_iteration_gflops: iterationGflops,
+            hf_iteration_ratio: iterationGflops / sgemm, hf_iteration_cg_iterations: record.conjugateGradientIterations)
 
         if json {
             let encoder = JSONEncoder()
@@ -148,6 +203,8 @@ struct BenchCommand: ParsableCommand {
         } else {
             func row(_ name: String, _ value: String) { print(name.padding(toLength: 34, withPad: " ", startingAt: 0) + value) }
             row("architecture", "\(report.architecture) (\(report.parameters) parameters)")
+            row("processor", report.cpu_model.isEmpty ? "unknown" : report.cpu_model)
+            row("BLAS core (best for processor)", "\(report.blas_core) (\(report.blas_core_best))")
             row("BLAS threads", "\(report.blas_threads)")
             row("elementwise kernels", "\(report.elementwise_kernels), \(report.elementwise_threads) threads")
             row("sgemm 2048^3 reference", String(format: "%.1f GFLOP/s", sgemm))
@@ -155,6 +212,7 @@ struct BenchCommand: ParsableCommand {
             row("linearization, \(batch) cases", String(format: "%.3f s", linearizationSeconds))
             row("Gauss-Newton product, \(batch) cases", String(format: "%.3f s  %.1f GFLOP/s  %.0f%% of sgemm", gvSeconds, gvGflops, 100 * report.gv_ratio))
             row("gemms alone: gradient, Gv", String(format: "%.3f s, %.3f s", gradientGemmOnly, gvGemmOnly))
+            row("HF iteration, \(report.hf_iteration_cg_iterations) CG steps", String(format: "%.3f s  %.1f GFLOP/s  %.0f%% of sgemm", iterationSeconds, iterationGflops, 100 * report.hf_iteration_ratio))
             row("peak resident memory", String(format: "%.0f MB", report.peak_rss_mb))
         }
     }

@@ -16,6 +16,13 @@ struct HF: ParsableCommand {
             RosenbrockCommand.self,
             DataCommand.self,
             BenchCommand.self,
+            BLASCommand.self,
         ]
     )
+
+    /// Chooses the BLAS core first (this may restart the process with a better one), then parses.
+    static func main() {
+        BLASStartup.chooseCore()
+        main(nil)
+    }
 }

@@ -113,14 +113,25 @@ final class TrainCLITests: XCTestCase {
     /// The benchmark prints the fields the speed targets are judged on (tiny sizes: the
     /// numbers are not meaningful here, only the contract).
     func testBenchJSONFields() throws {
-        let r = try CLITests.run(["bench", "--cases", "300", "--batch", "100", "--repeats", "1", "--json"])
+        let r = try CLITests.run(["bench", "--cases", "300", "--batch", "100", "--repeats", "1", "--cg-iterations", "4", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-        for key in ["sgemm_gflops", "gradient_seconds", "gradient_gflops", "gv_seconds", "gv_gflops", "peak_rss_mb"] {
+        for key in ["sgemm_gflops", "gradient_seconds", "gradient_gflops", "gv_seconds", "gv_gflops", "peak_rss_mb",
+                    "hf_iteration_seconds", "hf_iteration_gflops", "hf_iteration_ratio"] {
             let value = try XCTUnwrap(object[key] as? Double, key)
             XCTAssertGreaterThan(value, 0, key)
         }
+        XCTAssertEqual(object["hf_iteration_cg_iterations"] as? Int, 4, "CG runs to the fixed limit")
         XCTAssertTrue(["avx2+fma", "swift-simd"].contains(object["elementwise_kernels"] as? String ?? ""))
+        XCTAssertEqual(object["isa"] as? String, object["elementwise_kernels"] as? String)
+        // What ran: the same BLAS description as `hf blas` gives in the same environment.
+        let blas = try CLITests.run(["blas", "--json"])
+        XCTAssertEqual(blas.status, 0, blas.stderr)
+        let expected = try JSONSerialization.jsonObject(with: Data(blas.stdout.utf8)) as! [String: Any]
+        for key in ["blas_core", "blas_config", "blas_core_best", "cpu_model"] {
+            XCTAssertEqual(object[key] as? String, expected[key] as? String, key)
+        }
+        XCTAssertFalse((object["blas_core"] as? String ?? "").isEmpty)
         XCTAssertNotEqual(try CLITests.run(["bench", "--cases=-3"]).status, 0)
     }
 

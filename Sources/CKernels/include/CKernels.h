@@ -11,6 +11,7 @@
 /// Swift kernels (see LinearAlgebra/Elementwise.swift); FMA changes the last bits.
 
 #include <stddef.h>
+#include "hf_cpu.h"
 
 #ifdef __cplusplus
 extern "C" {
