@@ -4,7 +4,7 @@ import Reporting
 
 /// The machine a run ran on, as `summary.json` records it.
 public struct MachineDescription: Codable, Sendable, Equatable {
-    /// The CPU's model name (`/proc/cpuinfo`), or "unknown".
+    /// The processor's CPUID brand string, or "unknown".
     public var cpuModel: String
     /// The OpenBLAS kernel family in use ("Zen", "SkylakeX", ...).
     public var blasCore: String
@@ -16,13 +16,9 @@ public struct MachineDescription: Codable, Sendable, Equatable {
     }
 
     public static func current() -> MachineDescription {
-        var model = "unknown"
-        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
-            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        return MachineDescription(cpuModel: model, blasCore: BLASThreads.coreName, blasThreads: BLASThreads.current)
+        let blas = OpenBLASCore.report()
+        return MachineDescription(cpuModel: blas.cpuModel.isEmpty ? "unknown" : blas.cpuModel, blasCore: blas.core,
+                                  blasThreads: blas.threads)
     }
 }
 

@@ -101,6 +101,4 @@ extension Double: BLASScalar {
 public enum BLASThreads {
     public static func set(_ count: Int) { if count > 0 { openblas_set_num_threads(Int32(count)) } }
     public static var current: Int { Int(openblas_get_num_threads()) }
-    /// The kernel family OpenBLAS runs on this CPU ("Zen", "Haswell", "SkylakeX", "Prescott", ...).
-    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 }
