@@ -173,9 +173,11 @@ final class ExperimentsTests: XCTestCase {
         let report = directory.appendingPathComponent("report")
         let files = try RunReport.write(runs: [folder], to: report)
         XCTAssertTrue(files.contains { $0.lastPathComponent == "index.html" })
+        XCTAssertTrue(files.contains { $0.lastPathComponent == "reconstructions.png" }, "\(files)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: report.appendingPathComponent("reconstructions.png").path))
+        // The user's data set is named from its training file.
         let table = try String(contentsOf: report.appendingPathComponent("table.md"), encoding: .utf8)
-        XCTAssertTrue(table.contains("FILES"), table)
+        XCTAssertTrue(table.contains("| eval | train.npy |"), table)
     }
 }
 
