@@ -253,6 +253,11 @@ final class TrainCLITests: XCTestCase {
     }
 
     /// A second SIGINT ends the process at once, even in the middle of a long CG run.
+    ///
+    /// The case that hung: `exit` from the signal handler ran OpenBLAS's destructor, which
+    /// joins its worker threads while the main thread waits for them inside a threaded sgemm,
+    /// so the process kept computing. Wide layers make the CG run mostly threaded sgemm (with
+    /// `exit` this test hung in every try; with `_exit` the process is gone in about 0.2 s).
     func testSecondInterruptQuitsWithinTwoSecondsDuringCG() throws {
         var g = SeededGenerator(seed: 5)
         let big = directory.appendingPathComponent("big.npy")
@@ -260,16 +265,16 @@ final class TrainCLITests: XCTestCase {
         let out = path("long-cg")
         let p = Process()
         p.executableURL = CLITests.binary
-        // At least 10 CG iterations (Martens' rule) of 2000 cases through a 784-500-250-30 auto-encoder:
-        // one CG run lasts longer than the test waits.
-        p.arguments = ["train", "--data", big.path, "--layers", "784-500-250-30", "--mirror", "--max-cg-iterations", "250",
+        // A curvature product on 2000 cases through 784-1500-750-30-750-1500-784 takes seconds,
+        // and CG runs at least 10 of them: the signals arrive inside CG.
+        p.arguments = ["train", "--data", big.path, "--layers", "784-1500-750-30", "--mirror", "--threads", "2",
                        "--max-iterations", "100", "--out", out, "--quiet"]
         p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline && !FileManager.default.fileExists(atPath: out + "/config.json") { Thread.sleep(forTimeInterval: 0.05) }
         // Past the data loading and the first gradient: inside CG.
-        Thread.sleep(forTimeInterval: 3)
+        Thread.sleep(forTimeInterval: 4)
         XCTAssertTrue(p.isRunning, "the run ended before the signals")
         kill(p.processIdentifier, SIGINT)
         Thread.sleep(forTimeInterval: 0.3)
