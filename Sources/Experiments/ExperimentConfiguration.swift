@@ -41,6 +41,11 @@ public struct DataSpecification: Codable, Sendable, Equatable {
         return URL(fileURLWithPath: files?["trainInputs"]?.asGiven ?? path).lastPathComponent
     }
 
+    /// `path` made absolute against `directory` (an absolute `path` stays as it is).
+    public static func absolute(_ path: String, in directory: URL) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory.path, isDirectory: true)).standardizedFileURL.path
+    }
+
     /// This specification with relative paths made absolute against `directory` (the
     /// original text kept in `files` for display) and each file's size and sha256 recorded.
     public func resolved(against directory: URL) throws -> DataSpecification {
@@ -48,7 +53,7 @@ public struct DataSpecification: Codable, Sendable, Equatable {
         var records: [String: DataFileRecord] = [:]
         for field in Self.fileFields {
             guard let given = self[keyPath: field.path] else { continue }
-            let absolute = URL(fileURLWithPath: given, relativeTo: directory).standardizedFileURL.path
+            let absolute = Self.absolute(given, in: directory)
             let (sha256, bytes) = try SHA256.file(URL(fileURLWithPath: absolute))
             copy[keyPath: field.path] = absolute
             records[field.name] = DataFileRecord(asGiven: given, bytes: bytes, sha256: sha256)
@@ -68,7 +73,7 @@ public struct DataSpecification: Codable, Sendable, Equatable {
             guard let old = self[keyPath: field.path] else {
                 throw ExperimentError.invalid("\(field.flag) \(given): the run has no such file to move (it was started without \(field.flag))")
             }
-            let absolute = URL(fileURLWithPath: given, relativeTo: directory).standardizedFileURL.path
+            let absolute = Self.absolute(given, in: directory)
             if let record = files?[field.name] {
                 let (sha256, bytes) = try SHA256.file(URL(fileURLWithPath: absolute))
                 guard bytes == record.bytes, sha256 == record.sha256 else {

@@ -140,9 +140,7 @@ public final class TrainingRun {
         try AtomicFile.checkCanCreateFolder(url)
         var configuration = configuration
         configuration.data = try configuration.data.resolved(against: workingDirectory)
-        configuration.initialParameters = configuration.initialParameters.map {
-            URL(fileURLWithPath: $0, relativeTo: workingDirectory).standardizedFileURL.path
-        }
+        configuration.initialParameters = configuration.initialParameters.map { DataSpecification.absolute($0, in: workingDirectory) }
         let dataset = try load(configuration, locations: locations, events: events)
         let notes: [String]
         (configuration, notes) = configuration.cappingBatchSizes(toCases: dataset.train.rows)

@@ -106,7 +106,7 @@ struct BenchCommand: ParsableCommand {
             let start = DispatchTime.now()
             let evaluation = try objective.evaluate(at: network.parameters, squaredGradientDiagonal: false)
             gradientSeconds = min(gradientSeconds, Self.seconds(since: start))
-            guard evaluation.value.isFinite else { throw ValidationError("objective is not finite") }
+            guard evaluation.value.isFinite else { throw CommandFailure("objective is not finite") }
             gradientGemmOnly = min(gradientGemmOnly, Self.gemmOnlySeconds(sizes: sizes, cases: cases, chunk: min(chunkSize, cases), gaussNewton: false))
         }
 
@@ -125,7 +125,7 @@ struct BenchCommand: ParsableCommand {
             gvSeconds = min(gvSeconds, Self.seconds(since: start))
             gvGemmOnly = min(gvGemmOnly, Self.gemmOnlySeconds(sizes: sizes, cases: batch, chunk: batch, gaussNewton: true))
         }
-        guard product.isFinite else { throw ValidationError("Gauss-Newton product is not finite") }
+        guard product.isFinite else { throw CommandFailure("Gauss-Newton product is not finite") }
         let sgemm = reference.flops / sgemmSeconds / 1e9
 
         let gradientGflops = architecture.gradientFlops(cases: cases) / gradientSeconds / 1e9
