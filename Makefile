@@ -11,14 +11,16 @@ DEMO_ARGS ?=
 
 .PHONY: deps build demo test bench clean
 
+# curl fetches data (`hf data download`); python3 serves the loopback mirror of its tests.
 deps:
-	@if ! pkg-config --exists openblas zlib 2>/dev/null; then \
-	  echo "Installing libopenblas-dev, zlib1g-dev and pkg-config (apt-get)..."; \
+	@if ! pkg-config --exists openblas zlib 2>/dev/null || ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then \
+	  echo "Installing libopenblas-dev, zlib1g-dev, pkg-config, curl and python3 (apt-get)..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev zlib1g-dev pkg-config >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev zlib1g-dev pkg-config curl ca-certificates python3 >/dev/null; \
 	fi
 	@pkg-config --exists openblas zlib || { echo "error: OpenBLAS/zlib still missing (pkg-config openblas zlib)"; exit 1; }
+	@command -v curl >/dev/null || { echo "error: curl still missing"; exit 1; }
 
 build: deps
 	$(SWIFT) build -c $(CONFIG) --product hf

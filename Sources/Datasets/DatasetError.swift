@@ -5,6 +5,8 @@
 public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case missingFile(String)
     case unreadable(String, reason: String)
+    /// A file that cannot be written (its folder is missing or read-only, the disk is full).
+    case unwritable(String, reason: String)
     case badMagic(String, found: UInt32, expected: UInt32)
     case truncated(String, expectedBytes: Int, actualBytes: Int)
     case malformed(String, reason: String)
@@ -25,6 +27,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .missingFile(let f): return "\(f): no such file"
         case .unreadable(let f, let r): return "\(f): cannot read: \(r)"
+        case .unwritable(let f, let r): return "\(f): cannot write: \(r)"
         case .badMagic(let f, let found, let expected):
             return "\(f): wrong magic number 0x\(String(found, radix: 16)) (expected 0x\(String(expected, radix: 16)))"
         case .truncated(let f, let e, let a): return "\(f): truncated: expected \(e) bytes, found \(a)"

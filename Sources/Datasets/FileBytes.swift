@@ -103,11 +103,12 @@ enum AtomicWrite {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw DatasetError.unreadable(directory.path, reason: "cannot create directory")
+            throw DatasetError.unwritable(url.path, reason: "cannot create its folder: \(posixReason(error))")
         }
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw DatasetError.unreadable(temporary.path, reason: "cannot create file")
+            // Errors name the file the user asked for, never the temporary one.
+            throw DatasetError.unwritable(url.path, reason: String(cString: strerror(errno)))
         }
         do {
             let handle = try FileHandle(forWritingTo: temporary)
@@ -120,14 +121,24 @@ enum AtomicWrite {
                 throw error
             }
             if rename(temporary.path, url.path) != 0 {
-                throw DatasetError.unreadable(url.path, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
+                throw DatasetError.unwritable(url.path, reason: String(cString: strerror(errno)))
             }
         } catch let error as DatasetError {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw DatasetError.unreadable(url.path, reason: "write failed: \(error.localizedDescription)")
+            throw DatasetError.unwritable(url.path, reason: posixReason(error))
         }
+    }
+
+    /// The POSIX reason inside a Foundation file error ("Permission denied"), without paths.
+    static func posixReason(_ error: Error) -> String {
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return ns.localizedDescription.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }

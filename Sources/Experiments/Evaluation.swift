@@ -57,9 +57,10 @@ public struct SavedModel {
 public enum RunReport {
     public static func write(runs folders: [URL], to directory: URL) throws -> [URL] {
         guard !folders.isEmpty else { throw ExperimentError.invalid("no run folders given") }
+        try AtomicFile.checkCanCreateFolder(directory)
         var runs: [RunMetrics] = [], summaries: [RunSummary] = [], comparison: [PaperComparison.Row] = []
         var names = Set<String>()
-        var picture: URL?
+        var pictures: [(run: String, url: URL)] = []
         for url in folders {
             let folder = RunFolder(url)
             guard FileManager.default.fileExists(atPath: folder.configuration.path) else {
@@ -86,20 +87,34 @@ public enum RunReport {
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"
             }
-            summaries.append(RunSummary(name: name, dataSet: c.data.dataset.uppercased(), initialization: initialization,
+            summaries.append(RunSummary(name: name, dataSet: c.data.displayName, initialization: initialization,
                                         optimizer: c.optimizer.rawValue.uppercased(), weightCost: c.weightCost, records: records))
             comparison.append(PaperComparison.row(name: name, configuration: c, records: records,
                                                   summary: try? TrainingSummary.read(from: url)))
             let png = url.appendingPathComponent(ReportWriter.reconstructionsFileName)
-            if picture == nil, FileManager.default.fileExists(atPath: png.path) { picture = png }
+            if FileManager.default.fileExists(atPath: png.path) { pictures.append((name, png)) }
         }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        if let picture {
-            let data = try Data(contentsOf: picture)
-            try AtomicFile.write(data, to: directory.appendingPathComponent(ReportWriter.reconstructionsFileName))
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ExperimentError.unwritable(directory.path, reason: "cannot create the folder (\(ReportingError.reason(error)))")
+        }
+        // Every run's reconstructions, captioned with its name: reconstructions.png for one
+        // run, reconstructions-<run>.png each for several.
+        var images: [ReportFigure] = []
+        for (run, png) in pictures {
+            let fileName = folders.count == 1 ? ReportWriter.reconstructionsFileName
+                : "reconstructions-\(String(run.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })).png"
+            let data: Data
+            do { data = try Data(contentsOf: png) }
+            catch { throw ExperimentError.unreadableRun("\(png.path): \(ReportingError.reason(error))") }
+            try AtomicFile.write(data, to: directory.appendingPathComponent(fileName))
+            images.append(ReportFigure(fileName: fileName,
+                                       caption: "\(run): test images (upper rows) above their reconstructions (lower rows)."))
         }
         let table2 = directory.appendingPathComponent(PaperComparison.fileName)
         try AtomicFile.write(PaperComparison.markdown(comparison), to: table2)
-        return try ReportWriter.write(title: "Hessian-free runs", runs: runs, summaries: summaries, to: directory) + [table2]
+        return try ReportWriter.write(title: "Hessian-free runs", runs: runs, summaries: summaries, images: images, to: directory)
+            + [table2]
     }
 }

@@ -22,11 +22,83 @@ public struct DataSpecification: Codable, Sendable, Equatable {
     /// NPY or CSV validation inputs and targets (`--validation-data`, `--validation-targets`).
     public var validationInputs: String?
     public var validationTargets: String?
+    /// The user's files as they were when the run started, by field name ("trainInputs", ...):
+    /// the path as typed (for display; the fields above hold it made absolute), its size and
+    /// sha256, against which a moved copy is checked on resume. Nil in older run folders.
+    public var files: [String: DataFileRecord]?
 
     public init(dataset: String, trainInputs: String? = nil, trainTargets: String? = nil, testInputs: String? = nil,
                 testTargets: String? = nil, divideBy: Float? = nil, curvesSeed: UInt64 = Curves.defaultSeed) {
         self.dataset = dataset; self.trainInputs = trainInputs; self.trainTargets = trainTargets
         self.testInputs = testInputs; self.testTargets = testTargets; self.divideBy = divideBy; self.curvesSeed = curvesSeed
+    }
+
+    /// The file fields, with the flag that sets each.
+    public static var fileFields: [(name: String, path: WritableKeyPath<DataSpecification, String?>, flag: String)] {
+        [("trainInputs", \.trainInputs, "--data"), ("trainTargets", \.trainTargets, "--targets"),
+         ("testInputs", \.testInputs, "--test-data"), ("testTargets", \.testTargets, "--test-targets"),
+         ("validationInputs", \.validationInputs, "--validation-data"), ("validationTargets", \.validationTargets, "--validation-targets")]
+    }
+
+    /// How the data set is shown in tables: the paper's name, or the training inputs' file
+    /// name as the user gave it.
+    public var displayName: String {
+        guard BenchmarkDataset(rawValue: dataset) == nil, let path = trainInputs else { return dataset.uppercased() }
+        return URL(fileURLWithPath: files?["trainInputs"]?.asGiven ?? path).lastPathComponent
+    }
+
+    /// `path` made absolute against `directory` (an absolute `path` stays as it is).
+    public static func absolute(_ path: String, in directory: URL) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory.path, isDirectory: true)).standardizedFileURL.path
+    }
+
+    /// This specification with relative paths made absolute against `directory` (the
+    /// original text kept in `files` for display) and each file's size and sha256 recorded.
+    public func resolved(against directory: URL) throws -> DataSpecification {
+        var copy = self
+        var records: [String: DataFileRecord] = [:]
+        for field in Self.fileFields {
+            guard let given = self[keyPath: field.path] else { continue }
+            let absolute = Self.absolute(given, in: directory)
+            let (sha256, bytes) = try SHA256.file(URL(fileURLWithPath: absolute))
+            copy[keyPath: field.path] = absolute
+            records[field.name] = DataFileRecord(asGiven: given, bytes: bytes, sha256: sha256)
+        }
+        copy.files = records.isEmpty ? nil : records
+        return copy
+    }
+
+    /// This specification with some files at new locations (`newPaths` by field name, relative
+    /// to `directory`), each checked to be the same file: equal size and sha256 with the
+    /// record made when the run started. Runs from before these records must match by shape,
+    /// which the caller checks when it loads the data.
+    public func relocated(_ newPaths: [String: String], relativeTo directory: URL) throws -> DataSpecification {
+        var copy = self
+        for field in Self.fileFields {
+            guard let given = newPaths[field.name] else { continue }
+            guard let old = self[keyPath: field.path] else {
+                throw ExperimentError.invalid("\(field.flag) \(given): the run has no such file to move (it was started without \(field.flag))")
+            }
+            let absolute = Self.absolute(given, in: directory)
+            if let record = files?[field.name] {
+                let (sha256, bytes) = try SHA256.file(URL(fileURLWithPath: absolute))
+                guard bytes == record.bytes, sha256 == record.sha256 else {
+                    throw ExperimentError.invalid("\(field.flag) \(given) is not the file this run was started with (\(old): \(record.bytes) bytes, sha256 \(record.sha256.prefix(12))...; given: \(bytes) bytes, sha256 \(sha256.prefix(12))...); give a copy of that file, or start a new run")
+                }
+                copy.files?[field.name] = DataFileRecord(asGiven: given, bytes: bytes, sha256: sha256)
+            }
+            copy[keyPath: field.path] = absolute
+        }
+        return copy
+    }
+
+    /// Checks that the user's files are where the configuration says; a missing one is named
+    /// with the flag that gives its new location.
+    public func checkFilesExist(hint: (_ flag: String) -> String) throws {
+        for field in Self.fileFields {
+            guard let path = self[keyPath: field.path], !FileManager.default.fileExists(atPath: path) else { continue }
+            throw ExperimentError.invalid("\(path): no such file (the run's \(field.flag) file); \(hint(field.flag))")
+        }
     }
 
     /// Loads the data set this specification names, with its validation split or files.
@@ -49,6 +121,16 @@ public struct DataSpecification: Codable, Sendable, Equatable {
         }
         return d
     }
+}
+
+/// A user's data file as a run recorded it when it started.
+public struct DataFileRecord: Codable, Sendable, Equatable {
+    /// The path as the user typed it (relative paths are resolved and stored absolute).
+    public var asGiven: String
+    public var bytes: Int
+    /// Lowercase hex.
+    public var sha256: String
+    public init(asGiven: String, bytes: Int, sha256: String) { self.asGiven = asGiven; self.bytes = bytes; self.sha256 = sha256 }
 }
 
 /// Which optimizer trains the network.
@@ -181,8 +263,30 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         convergence = try c.decodeIfPresent(ConvergenceRule.self, forKey: .convergence) ?? ConvergenceRule()
     }
 
+    /// This configuration with mini-batch sizes larger than the training set (`cases`) cut
+    /// down to it, and a note for each one cut (the note names the flag).
+    public func cappingBatchSizes(toCases cases: Int) -> (ExperimentConfiguration, [String]) {
+        var c = self, notes: [String] = []
+        func note(_ flag: String, _ size: Int) {
+            notes.append("\(flag) \(size) is larger than the \(cases) training cases; using \(cases)")
+        }
+        if optimizer == .hf, case .fixed(let k) = hessianFree.curvatureBatches, k > cases {
+            c.hessianFree.curvatureBatches = .fixed(size: cases); note("--batch-size", k)
+        }
+        switch optimizer {
+        case .sgd: if let b = baselines.sgd.batchSize, b > cases { note("--minibatch-size", b); c.baselines.sgd.batchSize = cases }
+        case .adam: if let b = baselines.adam.batchSize, b > cases { note("--minibatch-size", b); c.baselines.adam.batchSize = cases }
+        case .ncg: if let b = baselines.ncg.casesPerBatch, b > cases { note("--minibatch-size", b); c.baselines.ncg.casesPerBatch = cases }
+        case .hf, .lbfgs: break
+        }
+        return (c, notes)
+    }
+
     /// Checks the settings a user can get wrong, with a message naming the setting.
     public func validate() throws {
+        if hessianFree.adaptiveDamping && !(hessianFree.initialLambda > 0) {
+            throw ExperimentError.invalid("--initial-lambda must be > 0 (a lambda of 0 can never grow again), got \(hessianFree.initialLambda); use --no-damping for a fixed lambda")
+        }
         guard weightCost >= 0, weightCost.isFinite else { throw ExperimentError.invalid("--weight-cost must be finite and >= 0, got \(weightCost)") }
         guard chunkSize > 0 else { throw ExperimentError.invalid("--chunk-size must be positive, got \(chunkSize)") }
         guard evaluationInterval > 0 else { throw ExperimentError.invalid("--evaluation-interval must be positive, got \(evaluationInterval)") }
@@ -227,11 +331,14 @@ public enum HessianFreeVersion {
 public enum ExperimentError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
     case unreadableRun(String)
+    /// A file or folder (`path`) that cannot be written: its parent is missing or read-only.
+    case unwritable(String, reason: String)
 
     public var description: String {
         switch self {
         case .invalid(let s): return s
         case .unreadableRun(let s): return s
+        case .unwritable(let path, let reason): return "\(path): \(reason)"
         }
     }
 }

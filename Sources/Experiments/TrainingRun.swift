@@ -155,16 +155,32 @@ public final class TrainingRun {
     }
 
     /// Starts a new run in `folder` (created; it must not already hold a run).
+    ///
+    /// Relative paths in the configuration (data files, `initialParameters`) are resolved
+    /// against `workingDirectory` and stored absolute, so the run resumes and evaluates from
+    /// any directory. Mini-batches larger than the training set are cut to it, with a message.
     public static func create(configuration: ExperimentConfiguration, folder url: URL, locations: DataLocations,
+                              workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
                               events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
         try configuration.validate()
         let folder = RunFolder(url)
         if FileManager.default.fileExists(atPath: folder.configuration.path) {
             throw ExperimentError.invalid("\(url.path) already holds a run; use `hf train --resume \(url.path)` or another --out")
         }
+        try AtomicFile.checkCanCreateFolder(url)
+        var configuration = configuration
+        configuration.data = try configuration.data.resolved(against: workingDirectory)
+        configuration.initialParameters = configuration.initialParameters.map { DataSpecification.absolute($0, in: workingDirectory) }
         let dataset = try load(configuration, locations: locations, events: events)
+        let notes: [String]
+        (configuration, notes) = configuration.cappingBatchSizes(toCases: dataset.train.rows)
+        for note in notes { events(.message(note)) }
         _ = try makeObjective(configuration, dataset)   // checks shapes before anything is written
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw ExperimentError.unwritable(url.path, reason: "cannot create the folder (\(ReportingError.reason(error)))")
+        }
         try folder.writeConfiguration(configuration)
         try AtomicFile.write(Data(), to: folder.metrics)
         let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
@@ -227,16 +243,25 @@ public final class TrainingRun {
     }
 
     /// Reopens the run in `folder` at its last checkpoint. `maximumIterations` and
-    /// `timeLimitSeconds` may be changed (they do not alter the trajectory).
+    /// `timeLimitSeconds` may be changed (they do not alter the trajectory), and so may the
+    /// locations of the user's data files (`movedFiles`, by `DataSpecification` field name,
+    /// relative to `workingDirectory`) when each is the same file as before (size and sha256);
+    /// the new locations are saved in `config.json`.
     public static func resume(folder url: URL, locations: DataLocations, maximumIterations: Int? = nil,
-                              timeLimitSeconds: Double? = nil, events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
+                              timeLimitSeconds: Double? = nil, movedFiles: [String: String] = [:],
+                              workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+                              events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
         try resume(folder: url, locations: locations,
-                   changes: ResumeChanges(maximumIterations: maximumIterations, timeLimitSeconds: timeLimitSeconds), events: events)
+                   changes: ResumeChanges(maximumIterations: maximumIterations, timeLimitSeconds: timeLimitSeconds),
+                   movedFiles: movedFiles, workingDirectory: workingDirectory, events: events)
     }
 
     /// Reopens the run in `folder` at its last checkpoint, with its stopping rules changed as
-    /// `changes` says (the configuration on disk is updated to match).
+    /// `changes` says and data files moved as `movedFiles` says (as above); the configuration
+    /// on disk is updated to match.
     public static func resume(folder url: URL, locations: DataLocations, changes: ResumeChanges,
+                              movedFiles: [String: String] = [:],
+                              workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
                               events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
         let folder = RunFolder(url)
         guard FileManager.default.fileExists(atPath: folder.configuration.path) else {
@@ -252,8 +277,19 @@ public final class TrainingRun {
         if let r = changes.convergence { configuration.convergence = r }
         if let k = changes.checkpointInterval { configuration.checkpointInterval = k }
         try configuration.validate()
-        if configuration != before { try folder.writeConfiguration(configuration) }
+        if !movedFiles.isEmpty {
+            configuration.data = try configuration.data.relocated(movedFiles, relativeTo: workingDirectory)
+        }
+        try configuration.data.checkFilesExist { flag in
+            "if it moved, give its new location: hf train --resume \(url.path) \(flag) FILE"
+        }
         let dataset = try load(configuration, locations: locations, events: events)
+        if !movedFiles.isEmpty {
+            _ = try makeObjective(configuration, dataset)   // runs from before file records: shapes must still fit
+            let moved = DataSpecification.fileFields.filter { movedFiles[$0.name] != nil }
+            events(.message("data now read from " + moved.compactMap { configuration.data[keyPath: $0.path] }.joined(separator: ", ")))
+        }
+        if configuration != before { try folder.writeConfiguration(configuration) }
         guard FileManager.default.fileExists(atPath: folder.checkpoint.path) else {
             // Interrupted before its first checkpoint: start over (pre-trained weights are kept).
             events(.message("no checkpoint in \(url.path) yet: starting from iteration 0"))

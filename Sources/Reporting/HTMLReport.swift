@@ -31,8 +31,9 @@ public enum HTMLReport {
             "body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }",
             "table.runs { border-collapse: collapse; margin: 1em 0; }",
             "table.runs th, table.runs td { border: 1px solid #ccc; padding: 0.3em 0.6em; }",
+            "table.runs td { white-space: nowrap; }",
             "table.runs th { background: #f3f3f3; }",
-            "td.number { text-align: right; font-variant-numeric: tabular-nums; }",
+            "td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }",
             "figure { margin: 1.5em 0; }",
             "figure img { max-width: 100%; border: 1px solid #eee; }",
             "figure img.pixels { image-rendering: pixelated; width: 100%; max-width: 900px; }",
@@ -69,9 +70,10 @@ public enum HTMLReport {
 /// Writes a report folder (`hf report RUN... --out DIR`): `table.md`, the three SVG figures
 /// and `index.html`, each atomically.
 ///
-/// `reconstructions.png` is produced by the caller (`ReconstructionGrid` builds its pixels;
-/// the PNG encoder writes it); write it into `directory` before calling `write`, and the page
-/// shows it.
+/// Reconstruction images are produced by the caller (`ReconstructionGrid` builds their
+/// pixels; the PNG encoder writes them) into `directory` before calling `write`, and passed as
+/// `images`; the page shows each with its caption and they are listed among the files written.
+/// Without `images`, a `reconstructions.png` found in `directory` is shown.
 public enum ReportWriter {
     /// The file name of the reconstructions image the page shows when present.
     public static let reconstructionsFileName = "reconstructions.png"
@@ -79,7 +81,8 @@ public enum ReportWriter {
     /// Writes the report for `runs` (metrics) and `summaries` (table rows, usually one per
     /// run, same order) into `directory`, creating it. Returns the files written.
     @discardableResult
-    public static func write(title: String, runs: [RunMetrics], summaries: [RunSummary], to directory: URL) throws -> [URL] {
+    public static func write(title: String, runs: [RunMetrics], summaries: [RunSummary], images: [ReportFigure] = [],
+                             to directory: URL) throws -> [URL] {
         let files: [(String, String)] = [
             (RunTable.fileName, RunTable.markdown(summaries)),
             (ReportPlots.errorVsTimeFileName, ReportPlots.errorVsTime(runs).svg()),
@@ -94,12 +97,13 @@ public enum ReportWriter {
             ReportFigure(fileName: ReportPlots.lambdaAndCGFileName,
                          caption: "Damping lambda (log scale) and CG iterations per HF iteration."),
         ]
-        let reconstructions = directory.appendingPathComponent(reconstructionsFileName)
-        if FileManager.default.fileExists(atPath: reconstructions.path) {
-            figures.append(ReportFigure(fileName: reconstructionsFileName,
-                                        caption: "Test images (upper rows) above their reconstructions (lower rows)."))
+        var images = images
+        if images.isEmpty, FileManager.default.fileExists(atPath: directory.appendingPathComponent(reconstructionsFileName).path) {
+            images = [ReportFigure(fileName: reconstructionsFileName,
+                                   caption: "Test images (upper rows) above their reconstructions (lower rows).")]
         }
-        var written: [URL] = []
+        figures += images
+        var written: [URL] = images.map { directory.appendingPathComponent($0.fileName) }
         for (name, text) in files + [(HTMLReport.fileName, HTMLReport.page(title: title, summaries: summaries, figures: figures))] {
             let url = directory.appendingPathComponent(name)
             do {

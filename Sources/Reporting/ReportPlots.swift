@@ -23,6 +23,9 @@ public enum ReportPlots {
     public static let errorVsIterationFileName = "error-vs-iteration.svg"
     public static let lambdaAndCGFileName = "lambda-and-cg.svg"
 
+    /// The y axis of the error plots: the quantity, as in Table 2 of the paper.
+    public static let errorAxisLabel = "error (per-case sum of squared errors)"
+
     /// The colour of the run at `index`.
     public static func color(forRunAt index: Int) -> String { palette[index % palette.count] }
 
@@ -42,7 +45,7 @@ public enum ReportPlots {
     public static func errorVsTime(_ runs: [RunMetrics], errorScale: AxisScale = .linear) -> LineChart {
         LineChart(title: "Error vs. time (train solid, test dashed)",
                   xAxis: PlotAxis(label: "time in seconds (log scale)", scale: .logarithmic),
-                  yAxis: PlotAxis(label: "error", scale: errorScale, includesZero: errorScale == .linear),
+                  yAxis: PlotAxis(label: errorAxisLabel, scale: errorScale, includesZero: errorScale == .linear),
                   series: errorSeries(runs) { $0.seconds })
     }
 
@@ -50,7 +53,7 @@ public enum ReportPlots {
     public static func errorVsIteration(_ runs: [RunMetrics], errorScale: AxisScale = .linear) -> LineChart {
         LineChart(title: "Error vs. iteration (train solid, test dashed)",
                   xAxis: PlotAxis(label: "iteration", includesZero: false),
-                  yAxis: PlotAxis(label: "error", scale: errorScale, includesZero: errorScale == .linear),
+                  yAxis: PlotAxis(label: errorAxisLabel, scale: errorScale, includesZero: errorScale == .linear),
                   series: errorSeries(runs) { Double($0.iteration) })
     }
 

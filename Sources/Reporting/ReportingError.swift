@@ -49,7 +49,37 @@ extension ReportingError {
         if let encoding = error as? EncodingError, case .invalidValue(let value, let c) = encoding {
             return "cannot encode \(value)\(path(c.codingPath)): \(c.debugDescription)"
         }
-        return error.localizedDescription.split(separator: "\n").joined(separator: " ")
+        return reason(error)
+    }
+
+    /// Why a file operation failed, in a few words without paths or error domains: the POSIX
+    /// reason ("No such file or directory", "Permission denied") when there is one.
+    public static func reason(_ error: Error) -> String {
+        if let own = error as? ReportingError { return own.description }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if let cocoa = error as? CocoaError {
+            switch cocoa.code {
+            case .fileNoSuchFile, .fileReadNoSuchFile: return String(cString: strerror(ENOENT))
+            case .fileReadNoPermission, .fileWriteNoPermission: return String(cString: strerror(EACCES))
+            case .fileWriteOutOfSpace: return String(cString: strerror(ENOSPC))
+            case .fileWriteFileExists: return String(cString: strerror(EEXIST))
+            case .fileWriteVolumeReadOnly: return String(cString: strerror(EROFS))
+            case .fileWriteUnknown: return "cannot write"
+            case .fileReadUnknown: return "cannot read"
+            default: break
+            }
+        }
+        // The package's own errors describe themselves in one line; an NSError's description
+        // is a dump of its user info, so its localized description is used instead.
+        let described = String(describing: error)
+        if !described.contains("Error Domain=") {
+            return described.split(whereSeparator: \.isNewline).joined(separator: " ")
+        }
+        return ns.localizedDescription.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     private static func path(_ codingPath: [CodingKey]) -> String {

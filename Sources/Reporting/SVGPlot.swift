@@ -67,7 +67,29 @@ public struct LineChart: Sendable, Equatable {
     }
 
     // Layout, in pixels: room for the title, tick labels and axis titles, and the legend.
-    private static let marginTop = 36.0, marginBottom = 52.0, marginLeft = 72.0, legendWidth = 200.0
+    private static let marginTop = 36.0, marginBottom = 52.0, marginLeft = 72.0
+    /// The legend's font size, its line sample and row height, and the narrowest plot area a
+    /// long legend may leave.
+    private static let legendFontSize = 12.0, legendSample = 32.0, legendRow = 18.0, minimumPlotWidth = 420.0
+
+    /// Series with at most this many points get a marker at each point.
+    static let markedPointsLimit = 20
+
+    /// An upper estimate of the width of `text` at `fontSize` in Helvetica/Arial: 0.62 em per
+    /// character (the fonts average about 0.55 em; capitals and digits are wider), so legends
+    /// are sized without a font engine and never clip.
+    static func textWidth(_ text: String, fontSize: Double) -> Double { Double(text.count) * fontSize * 0.62 }
+
+    /// Room for the legend: the line sample, the longest label, and a margin.
+    var legendWidth: Double {
+        let longest = series.map { Self.textWidth($0.label, fontSize: Self.legendFontSize) }.max() ?? 0
+        return max(120, 16 + Self.legendSample + longest + 12)
+    }
+
+    /// The size the chart is drawn at: at least `width` x `height`, wider when the legend
+    /// needs room beside a plot area of `minimumPlotWidth`, taller when its rows need it.
+    public var layoutWidth: Double { max(width, Self.marginLeft + Self.minimumPlotWidth + legendWidth) }
+    public var layoutHeight: Double { max(height, Self.marginTop + 8 + Double(series.count) * Self.legendRow + 12) }
 
     /// The chart as a complete SVG document.
     public func svg() -> String { PlotFigure(panels: [self]).svg() }
@@ -97,7 +119,7 @@ public struct LineChart: Sendable, Equatable {
     /// The chart's SVG elements, drawn with its top-left corner at (0, 0).
     func elements() -> String {
         let plotLeft = Self.marginLeft, plotTop = Self.marginTop
-        let plotWidth = max(40, width - Self.marginLeft - Self.legendWidth)
+        let plotWidth = max(40, layoutWidth - Self.marginLeft - legendWidth)
         let plotHeight = max(40, height - Self.marginTop - Self.marginBottom)
         let drawn = series.map(drawable)
         let all = drawn.flatMap { $0 }
@@ -142,12 +164,19 @@ public struct LineChart: Sendable, Equatable {
             let d = points.enumerated().map { "\($0.offset == 0 ? "M" : "L")\(c(px($0.element.x))) \(c(py($0.element.y)))" }.joined(separator: " ")
             let dash = line.dashed ? " stroke-dasharray=\"6 4\"" : ""
             out.append("<path class=\"series\" data-label=\"\(label)\" d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" stroke-linejoin=\"round\"\(dash)/>")
+            // A short run's few points are marked too, so its line stays visible where it
+            // runs along the plot's border or a grid line.
+            if points.count <= Self.markedPointsLimit {
+                for p in points {
+                    out.append("<circle class=\"marker\" data-label=\"\(label)\" cx=\"\(c(px(p.x)))\" cy=\"\(c(py(p.y)))\" r=\"2.5\" fill=\"\(color)\"/>")
+                }
+            }
         }
         // Legend: one entry per series, in the series' colour and dash.
-        out.append("<g class=\"legend\" font-size=\"12\">")
+        out.append("<g class=\"legend\" font-size=\"\(c(Self.legendFontSize))\">")
         let legendLeft = plotLeft + plotWidth + 16
         for (index, line) in series.enumerated() {
-            let y = plotTop + 8 + Double(index) * 18
+            let y = plotTop + 8 + Double(index) * Self.legendRow
             let dash = line.dashed ? " stroke-dasharray=\"6 4\"" : ""
             out.append("<line x1=\"\(c(legendLeft))\" y1=\"\(c(y))\" x2=\"\(c(legendLeft + 26))\" y2=\"\(c(y))\" stroke=\"\(Markup.escape(line.color))\" stroke-width=\"2\"\(dash)/>")
             out.append("<text x=\"\(c(legendLeft + 32))\" y=\"\(c(y + 4))\">\(Markup.escape(line.label))</text>")
@@ -166,8 +195,8 @@ public struct PlotFigure: Sendable, Equatable {
     /// The figure as a complete SVG document; its width is the widest panel's, its height the
     /// sum of the panels'.
     public func svg() -> String {
-        let width = panels.map(\.width).max() ?? 0
-        let height = panels.map(\.height).reduce(0, +)
+        let width = panels.map(\.layoutWidth).max() ?? 0
+        let height = panels.map(\.layoutHeight).reduce(0, +)
         let c = Markup.coordinate
         var out = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
                    "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"\(c(width))\" height=\"\(c(height))\" viewBox=\"0 0 \(c(width)) \(c(height))\" font-family=\"Helvetica, Arial, sans-serif\">",
@@ -178,7 +207,7 @@ public struct PlotFigure: Sendable, Equatable {
             out.append("<g class=\"panel\" transform=\"translate(0 \(c(top)))\">")
             out.append(panel.elements())
             out.append("</g>")
-            top += panel.height
+            top += panel.layoutHeight
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"

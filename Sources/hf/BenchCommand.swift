@@ -135,7 +135,7 @@ struct BenchCommand: ParsableCommand {
             let start = DispatchTime.now()
             let evaluation = try objective.evaluate(at: network.parameters, squaredGradientDiagonal: false)
             gradientSeconds = min(gradientSeconds, Self.seconds(since: start))
-            guard evaluation.value.isFinite else { throw ValidationError("objective is not finite") }
+            guard evaluation.value.isFinite else { throw CommandFailure("objective is not finite") }
             gradientGemmOnly = min(gradientGemmOnly, Self.gemmOnlySeconds(sizes: sizes, cases: cases, chunk: min(chunkSize, cases), gaussNewton: false))
         }
 
@@ -154,7 +154,7 @@ struct BenchCommand: ParsableCommand {
             gvSeconds = min(gvSeconds, Self.seconds(since: start))
             gvGemmOnly = min(gvGemmOnly, Self.gemmOnlySeconds(sizes: sizes, cases: batch, chunk: batch, gaussNewton: true))
         }
-        guard product.isFinite else { throw ValidationError("Gauss-Newton product is not finite") }
+        guard product.isFinite else { throw CommandFailure("Gauss-Newton product is not finite") }
 
         // One HF iteration as `hf train --preset mnist` runs it, from a state that already holds
         // its full-data gradient (as every iteration after the first does).

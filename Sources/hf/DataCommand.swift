@@ -9,7 +9,7 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Summarise, show or export a data set (MNIST, CURVES, FACES, or a .npy/.csv file).",
-        subcommands: [Summary.self, Show.self, Export.self]
+        subcommands: [Summary.self, Show.self, Export.self, Download.self]
     )
 
     /// Options shared by every `hf data` subcommand.
@@ -26,25 +26,17 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Seed of the generated CURVES data set.")
         var seed: UInt64 = Curves.defaultSeed
 
-        @Option(help: "Scaling of a user's file: 'none' or a number to divide by (e.g. 255).")
-        var scale: String = "none"
+        @Option(help: "Scaling of a user's file: 'none' or a positive number to divide by (e.g. 255).", transform: Scaling.option)
+        var scale: Scaling = .none
 
         /// Loads the data set, printing progress and the load time to stderr.
         func load() throws -> Dataset {
-            guard let scaling = Scaling(argument: scale) else {
-                throw ValidationError("--scale must be 'none' or a positive number, got '\(scale)'")
-            }
             let locations = DataLocations.resolve(dataDirectory: dataDir, cacheDirectory: cacheDir)
             let start = Date()
-            do {
-                let dataset = try Dataset.load(named: dataset, locations: locations, curvesSeed: seed, scaling: scaling,
-                                               progress: { standardError("hf: \($0)") })
-                standardError(String(format: "hf: %@ loaded in %.1f s", dataset.name, Date().timeIntervalSince(start)))
-                return dataset
-            } catch let error as DatasetError {
-                standardError("hf: \(error)")
-                throw ExitCode.failure
-            }
+            let dataset = try Dataset.load(named: dataset, locations: locations, curvesSeed: seed, scaling: scale,
+                                           progress: { standardError("hf: \($0)") })
+            standardError(String(format: "hf: %@ loaded in %.1f s", dataset.name, Date().timeIntervalSince(start)))
+            return dataset
         }
     }
 
@@ -92,19 +84,25 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Show consecutive cases from this index (default: evenly spaced over the split).")
         var first: Int?
 
-        func run() throws {
+        func checkArguments() throws {
             guard count > 0, columns > 0, zoom > 0, zoom <= 16 else {
                 throw ValidationError("--count and --columns must be positive, --zoom in 1...16")
             }
+            guard Dataset.Split(rawValue: split) != nil else { throw ValidationError("--split must be train, validation or test, got '\(split)'") }
+            if let first, first < 0 { throw ValidationError("--first must be >= 0, got \(first)") }
+        }
+
+        func run() throws {
+            try checkArguments()
             let dataset = try source.load()
             guard let s = Dataset.Split(rawValue: split), let m = dataset.inputs(s), m.rows > 0 else {
-                throw ValidationError("\(dataset.name) has no '\(split)' cases")
+                throw CommandFailure("\(dataset.name) has no '\(split)' cases; choose another --split")
             }
             guard let w = dataset.imageWidth, let h = dataset.imageHeight else {
-                throw ValidationError("\(dataset.name) has no image shape to show")
+                throw CommandFailure("\(dataset.name) has no image shape to show; use hf data export instead")
             }
             if let first, first < 0 || first >= m.rows {
-                throw ValidationError("--first must be in 0..<\(m.rows)")
+                throw CommandFailure("--first must be in 0..<\(m.rows) for the \(m.rows) \(split) cases, got \(first)")
             }
             let n = min(count, m.rows - (first ?? 0))
             // Evenly spaced cases by default, so FACES shows several people, angles and scales.
@@ -115,12 +113,7 @@ struct DataCommand: ParsableCommand {
             let bounded = examples.storage.allSatisfy { $0 >= 0 && $0 <= 1 }
             let png = PNGImage.grid(examples, imageWidth: w, imageHeight: h, columns: min(columns, n),
                                     padding: 1, scale: zoom, range: bounded ? 0...1 : nil)
-            do {
-                try png.write(to: URL(fileURLWithPath: out))
-            } catch {
-                standardError("hf: \(out): cannot write: \(error.localizedDescription)")
-                throw ExitCode.failure
-            }
+            try OutputFolder.naming("--out", out) { try png.write(to: URL(fileURLWithPath: out)) }
             standardError("hf: wrote \(n) \(split) examples to \(out)")
         }
     }
@@ -135,18 +128,96 @@ struct DataCommand: ParsableCommand {
         @Flag(help: "Export the targets instead of the inputs (equal for auto-encoder data).")
         var targets = false
 
+        func checkArguments() throws {
+            guard Dataset.Split(rawValue: split) != nil else { throw ValidationError("--split must be train, validation or test, got '\(split)'") }
+        }
+
         func run() throws {
+            try checkArguments()
             let dataset = try source.load()
             guard let s = Dataset.Split(rawValue: split), let m = targets ? dataset.targets(s) : dataset.inputs(s) else {
-                throw ValidationError("\(dataset.name) has no '\(split)' split")
+                throw CommandFailure("\(dataset.name) has no '\(split)' split; choose another --split")
             }
             do {
                 try NPY.write(m, to: URL(fileURLWithPath: out))
-            } catch {
-                standardError("hf: \(error)")
-                throw ExitCode.failure
+            } catch let DatasetError.unwritable(path, reason) {
+                throw CommandFailure(OutputFolder.unwritable("--out", out, path: path, reason: reason))
             }
             standardError("hf: wrote \(m.rows)x\(m.columns) \(split) matrix to \(out)")
+        }
+    }
+}
+
+extension DataCommand {
+    struct Download: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch MNIST or the Olivetti faces (the source of FACES) into the data folder, checking each file's sha256.",
+            discussion: """
+            Default mirrors are tried in order (MNIST: the copies PyTorch and TensorFlow use, then \
+            LeCun's site); --mirror or $\(DownloadableDataset.mirrorVariable) replaces them with one base URL \
+            (https://, http:// or file:///) holding the same file names. Files are checked, then moved \
+            into place all together; a failed download leaves nothing behind, and an interrupted \
+            one resumes where it stopped.
+            """)
+
+        @Option(help: "mnist or faces (CURVES is generated, FACES is built from the faces, by the other commands).")
+        var dataset: String
+        @Option(help: "Folder to put <dataset>/ in; default $HF_DATA_DIR, else ../shared/data, else ./data (where the other commands look).")
+        var dataDir: String?
+        @Option(help: "Base URL to fetch from instead of the default mirrors (also $\(DownloadableDataset.mirrorVariable)).")
+        var mirror: String?
+
+        func checkArguments() throws {
+            guard DownloadableDataset.named(dataset) != nil else {
+                throw ValidationError("--dataset must be mnist or faces, got '\(dataset)'" + (dataset == "curves" ? " (CURVES is generated, not downloaded)" : ""))
+            }
+            if let mirror, !Self.isURL(mirror) {
+                throw ValidationError("--mirror must be a URL (https://..., http://... or file:///...), got '\(mirror)'")
+            }
+        }
+
+        static func isURL(_ text: String) -> Bool {
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased() else { return false }
+            return ["http", "https", "file"].contains(scheme)
+        }
+
+        func run() throws {
+            try checkArguments()
+            let data = DownloadableDataset.named(dataset)!
+            var mirrors = data.mirrors
+            if let mirror { mirrors = [mirror] }
+            else if let variable = ProcessInfo.processInfo.environment[DownloadableDataset.mirrorVariable], !variable.isEmpty {
+                guard Self.isURL(variable) else {
+                    throw ValidationError("$\(DownloadableDataset.mirrorVariable) must be a URL (https://..., http://... or file:///...), got '\(variable)'")
+                }
+                mirrors = [variable]
+            }
+            let locations = DataLocations.resolve(dataDirectory: dataDir)
+            let showsBar = isatty(STDERR_FILENO) != 0
+            var current = ""
+            let outcome = try DataDownloader(mirrors: mirrors).download(data, into: locations.dataDirectory) { event in
+                switch event {
+                case .fetching(let file, let index, let count, let url):
+                    current = "\(index + 1)/\(count) \(file)"
+                    if !showsBar && index == 0 { standardError("hf: fetching \(count) files from \(url.dropLast(file.count + 1))") }
+                case .bytes(let done, let total):
+                    guard showsBar else { return }
+                    let bar = total.map { ProgressBar.render(completed: done, total: $0, width: 30, label: current) }
+                        ?? "\(current) \(done) bytes"
+                    FileHandle.standardError.write(Data(("\r\u{1B}[2K" + bar).utf8))
+                case .retrying(let message):
+                    if showsBar { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+                    standardError("hf: \(message)")
+                }
+            }
+            if showsBar { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            if outcome.fetched == 0 {
+                standardError("hf: \(data.name): all \(outcome.alreadyPresent) files already in \(outcome.folder.path), checksums good")
+            } else {
+                standardError(String(format: "hf: %@: %d files (%.1f MB) fetched and checked into %@", data.name, outcome.fetched,
+                                     Double(outcome.bytesFetched) / 1e6, outcome.folder.path)
+                              + (outcome.alreadyPresent > 0 ? " (\(outcome.alreadyPresent) were already there)" : ""))
+            }
         }
     }
 }

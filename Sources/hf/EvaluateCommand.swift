@@ -18,22 +18,26 @@ struct EvaluateCommand: ParsableCommand {
     var data: String?
     @Option(help: "Targets for --data (default: the inputs, for an auto-encoder).")
     var targets: String?
-    @Option(help: "Divide the files' values by this number.")
-    var scale: Float?
+    @Option(help: "Divide the files' values by this number (e.g. 255), or 'none'.", transform: Scaling.option)
+    var scale: Scaling?
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func run() throws {
-        try Console.reportingErrors {
+        try checkArguments()
+        do {
             let model = try SavedModel.read(from: URL(fileURLWithPath: checkpoint))
             var results: [(String, Int, Double, Double, Double?)] = []
-            let scaling: Scaling = scale.map { .divide(by: $0) } ?? .none
+            let scaling: Scaling = scale ?? .none
             if let data {
                 let x = try UserData.readMatrix(URL(fileURLWithPath: data), scaling: scaling)
                 let t = try targets.map { try UserData.readMatrix(URL(fileURLWithPath: $0), scaling: scaling) }
                 let m = try model.metrics(inputs: x, targets: t, chunkSize: model.configuration.chunkSize)
                 results.append((URL(fileURLWithPath: data).lastPathComponent, m.cases, m.loss, m.reconstructionError, m.classificationError))
             } else {
+                try model.configuration.data.checkFilesExist { flag in
+                    "if it moved, give it with --data FILE (and --targets FILE), or resume the run with \(flag) FILE once"
+                }
                 let dataset = try model.configuration.data.load(locations: dataOptions.locations)
                 for split in [Dataset.Split.train, .validation, .test] {
                     guard let x = dataset.inputs(split), x.rows > 0 else { continue }
@@ -60,6 +64,12 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
     }
+
+    func checkArguments() throws {
+        if data == nil && (targets != nil || scale != nil) {
+            throw ValidationError("--targets and --scale apply to --data FILE; give --data too")
+        }
+    }
 }
 
 struct ReportCommand: ParsableCommand {
@@ -73,15 +83,16 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String
 
-    func validate() throws {
+    func checkArguments() throws {
         if runs.isEmpty { throw ValidationError("give at least one run folder") }
     }
 
     func run() throws {
-        try Console.reportingErrors {
-            let files = try RunReport.write(runs: runs.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
-            for f in files { print(f.path) }
+        try checkArguments()
+        let files = try OutputFolder.naming("--out", out) {
+            try RunReport.write(runs: runs.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
         }
+        for f in files { print(f.path) }
     }
 }
 
@@ -96,19 +107,26 @@ struct DemoCommand: ParsableCommand {
     var out: String?
     @OptionGroup var dataOptions: DataOptions
 
+    func checkArguments() throws {
+        guard seconds > 0 && seconds.isFinite else { throw ValidationError("--seconds must be positive, got \(seconds)") }
+    }
+
     func run() throws {
+        try checkArguments()
         let stopper = SignalStopper()
         let printer = ProgressPrinter(quiet: false, json: false)
-        try Console.reportingErrors {
+        do {
             var c = Preset.curves.configuration()
             c.timeLimitSeconds = seconds
             let folder = out.map { URL(fileURLWithPath: $0) } ?? TrainCommand.defaultFolder(name: "demo")
             Console.error("hf demo: CURVES auto-encoder 784-400-200-100-50-25-6 (mirrored), HF from sparse initialization, \(Int(seconds)) s")
-            let run = try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle)
+            let run = try OutputFolder.naming("--out", out) {
+                try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle)
+            }
             Console.line(ProgressLine.header())
             let outcome = try run.run(stop: stopper.flag, events: printer.handle)
             let reportFolder = folder.appendingPathComponent("report")
-            _ = try RunReport.write(runs: [folder], to: reportFolder)
+            _ = try OutputFolder.naming("--out", out) { try RunReport.write(runs: [folder], to: reportFolder) }
             if let r = outcome.lastRecord {
                 print(String(format: "after %d iterations (%.0f s): train error %.3f, test error %@", r.iteration, r.seconds, r.trainError,
                              r.testError.map { String(format: "%.3f", $0) } ?? "-"))

@@ -42,7 +42,9 @@ struct RosenbrockCommand: ParsableCommand {
 
     func validate() throws {
         guard dimension >= 2 else { throw ValidationError("--dimension must be at least 2") }
-        guard initialLambda >= 0 && initialLambda.isFinite else { throw ValidationError("--initial-lambda must be >= 0") }
+        guard initialLambda > 0 && initialLambda.isFinite else {
+            throw ValidationError("--initial-lambda must be > 0 (a lambda of 0 can never grow again), got \(initialLambda)")
+        }
         guard warmStartDecay >= 0 && warmStartDecay <= 1 else { throw ValidationError("--warm-start-decay must lie in [0, 1]") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1") }
         guard let kind = CurvatureKind(rawValue: curvature), kind != .fisher else {

@@ -13,17 +13,28 @@ enum Console {
     /// One line to stdout, unbuffered (progress must show at once, also through a pipe).
     static func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
-    /// Runs `body`, turning the library's typed errors into one line on stderr and exit code 1.
-    static func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() }
-        catch let e as ExitCode { throw e }
-        catch let e as ValidationError { throw e }
-        catch let e as CleanExit { throw e }
-        catch {
-            Console.error("hf: error: \(error)")
-            throw ExitCode.failure
+    /// One line for any error: the library's typed errors describe themselves; Foundation's
+    /// file errors become their POSIX reason (never an NSError dump).
+    static func oneLine(_ error: Error) -> String { ReportingError.reason(error) }
+}
+
+/// A failure the tool itself words (exit status 1), e.g. naming the flag behind a path.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Scaling {
+    /// `--scale` in every command: 'none' or a positive number to divide the values by.
+    static func option(_ text: String) throws -> Scaling {
+        guard let s = Scaling(argument: text) else {
+            throw ValidationError("give 'none' or a positive number to divide by (e.g. 255)")
         }
+        return s
     }
+
+    /// The divisor a `DataSpecification` stores (nil for none).
+    var divisor: Float? { if case .divide(let d) = self { return d } else { return nil } }
 }
 
 /// Installs SIGINT/SIGTERM handlers that ask the run to stop at the next iteration boundary
@@ -39,7 +50,10 @@ final class SignalStopper {
             source.setEventHandler { [flag] in
                 if flag.isRequested {
                     Console.error("hf: stopping now (the last checkpoint is kept)")
-                    exit(130)
+                    // _exit, not exit: exit runs atexit handlers (OpenBLAS waits there for its
+                    // busy worker threads), which kept a CG run computing for many seconds.
+                    // Checkpoints are written atomically, so the last complete one stays.
+                    _exit(130)
                 }
                 Console.error("\nhf: stopping after this iteration and writing a checkpoint (signal again to quit now)")
                 flag.request()
@@ -131,8 +145,8 @@ struct TrainCommand: ParsableCommand {
     var testData: String?
     @Option(help: "Test targets (.npy or .csv).")
     var testTargets: String?
-    @Option(help: "Divide your files' values by this number (e.g. 255).")
-    var scale: Float?
+    @Option(help: "Divide your files' values by this number (e.g. 255), or 'none'.", transform: Scaling.option)
+    var scale: Scaling?
     @Option(help: "Validation inputs (.npy or .csv), for early stopping and choosing best/.")
     var validationData: String?
     @Option(help: "Validation targets (.npy or .csv).")
@@ -225,12 +239,27 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per iteration on stdout.")
     var json = false
 
-    func validate() throws {
+    /// Checked at the start of `run` rather than in `validate`, so that an unknown option is
+    /// reported as such before any complaint about the options given.
+    func checkArguments() throws {
         if resumeFolder != nil {
-            let changed: [Any?] = [preset, data, layers, activations, seed, weightCost, curvature, batchSize, initialLambda,
-                                   optimizer, initialization, initFrom, validationData, validationSplit]
-            if changed.contains(where: { $0 != nil }) {
-                throw ValidationError("--resume continues a run as configured; only --max-iterations, --time-limit, --early-stopping, --convergence-window, --convergence-tolerance, --checkpoint-interval, --threads, --quiet, --json and data locations may be given")
+            // Only what does not change the trajectory: budgets, output, threads and where the
+            // (same) data now lives.
+            let fixed: [(String, Bool)] = [
+                ("--preset", preset != nil), ("--out", out != nil), ("--scale", scale != nil), ("--layers", layers != nil),
+                ("--mirror", mirror), ("--activations", activations != nil), ("--hidden", hidden != nil), ("--code", code != nil),
+                ("--output", output != nil), ("--optimizer", optimizer != nil), ("--init", initialization != nil),
+                ("--pretrain-epochs", pretrainEpochs != nil), ("--init-from", initFrom != nil),
+                ("--learning-rate", learningRate != nil), ("--momentum", momentum != nil), ("--nesterov", nesterov),
+                ("--lr-schedule", lrSchedule != nil), ("--minibatch-size", minibatchSize != nil), ("--seed", seed != nil),
+                ("--weight-cost", weightCost != nil), ("--no-bias-weight-cost", noBiasWeightCost),
+            ] + hessianFreeOptions + [
+                ("--evaluation-interval", evaluationInterval != nil), ("--chunk-size", chunkSize != nil),
+                ("--validation-data", validationData != nil), ("--validation-targets", validationTargets != nil),
+                ("--validation-split", validationSplit != nil),
+            ]
+            if let (name, _) = fixed.first(where: { $0.1 }) {
+                throw ValidationError("\(name) cannot be changed on --resume (the run continues as configured in its config.json); only the stopping rules (--max-iterations, --time-limit, --early-stopping, --convergence-window, --convergence-tolerance), --checkpoint-interval, --threads, --quiet, --json and data locations (--data, --targets, --test-data, --test-targets, --data-dir, --cache-dir) may be given")
             }
         } else if preset == nil && data == nil {
             throw ValidationError("give --preset (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))) or --data FILE")
@@ -242,6 +271,65 @@ struct TrainCommand: ParsableCommand {
         if data == nil && (targets != nil || testData != nil || testTargets != nil || validationData != nil) {
             throw ValidationError("--targets, --test-data, --test-targets and --validation-data need --data")
         }
+        if preset != nil && scale != nil { throw ValidationError("--scale applies to --data files, not to --preset data sets") }
+        try checkRanges()
+        if resumeFolder == nil { try checkOptionsApply(to: optimizer ?? .hf) }
+    }
+
+    /// The options only Hessian-free optimization reads, and whether each was given.
+    var hessianFreeOptions: [(String, Bool)] {
+        [("--curvature", curvature != nil), ("--batch-size", batchSize != nil), ("--max-cg-iterations", maxCgIterations != nil),
+         ("--initial-lambda", initialLambda != nil), ("--lambda-floor", lambdaFloor != nil),
+         ("--warm-start-decay", warmStartDecay != nil), ("--no-preconditioner", noPreconditioner),
+         ("--no-backtracking", noBacktracking), ("--no-line-search", noLineSearch), ("--no-damping", noDamping),
+         ("--cg-stopping", cgStopping != nil)]
+    }
+
+    /// Options that the chosen optimizer would ignore are refused, naming the option.
+    func checkOptionsApply(to kind: OptimizerKind) throws {
+        var given: [(String, Bool, [OptimizerKind])] = hessianFreeOptions.map { ($0.0, $0.1, [.hf]) }
+        given += [("--learning-rate", learningRate != nil, [.sgd, .adam]), ("--lr-schedule", lrSchedule != nil, [.sgd, .adam]),
+                  ("--momentum", momentum != nil, [.sgd]), ("--nesterov", nesterov, [.sgd]),
+                  ("--minibatch-size", minibatchSize != nil, [.sgd, .adam, .ncg])]
+        for (name, isGiven, kinds) in given where isGiven && !kinds.contains(kind) {
+            let names = kinds.map(\.rawValue).joined(separator: " or ")
+            throw ValidationError("\(name) applies only to --optimizer \(names), not to \(kind.rawValue); leave it out or choose --optimizer \(kinds[0].rawValue)")
+        }
+    }
+
+    /// Every number a flag gives is in range, before any file is read or folder made.
+    func checkRanges() throws {
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws {
+            if !ok { throw ValidationError(message()) }
+        }
+        if let m = maxIterations { try check(m >= 0, "--max-iterations must be >= 0, got \(m)") }
+        if let t = timeLimit { try check(t > 0 && t.isFinite, "--time-limit must be a positive number of seconds, got \(t)") }
+        if let w = weightCost { try check(w >= 0 && w.isFinite, "--weight-cost must be >= 0, got \(w)") }
+        if let k = batchSize { try check(k > 0, "--batch-size must be positive, got \(k)") }
+        if let m = maxCgIterations { try check(m >= 1, "--max-cg-iterations must be >= 1, got \(m)") }
+        if let l = initialLambda {
+            if noDamping {
+                try check(l >= 0 && l.isFinite, "--initial-lambda must be >= 0, got \(l)")
+            } else {
+                try check(l > 0 && l.isFinite, "--initial-lambda must be > 0 (a lambda of 0 can never grow again), got \(l); use --no-damping for a fixed lambda")
+            }
+        }
+        if let l = lambdaFloor { try check(l >= 0 && l.isFinite, "--lambda-floor must be >= 0, got \(l)") }
+        if let d = warmStartDecay { try check(d >= 0 && d <= 1, "--warm-start-decay must lie in [0, 1], got \(d)") }
+        if let e = evaluationInterval { try check(e > 0, "--evaluation-interval must be positive, got \(e)") }
+        if let k = checkpointInterval { try check(k > 0, "--checkpoint-interval must be positive, got \(k)") }
+        if let s = chunkSize { try check(s > 0, "--chunk-size must be positive, got \(s)") }
+        if let t = threads { try check(t >= 1, "--threads must be >= 1, got \(t)") }
+        if let r = learningRate { try check(r > 0 && r.isFinite, "--learning-rate must be positive, got \(r)") }
+        if let m = momentum { try check(m >= 0 && m < 1, "--momentum must lie in [0, 1), got \(m)") }
+        if let b = minibatchSize { try check(b > 0, "--minibatch-size must be positive, got \(b)") }
+        if let e = pretrainEpochs { try check(e >= 0, "--pretrain-epochs must be >= 0, got \(e)") }
+        if let p = earlyStopping { try check(p >= 1, "--early-stopping must be >= 1 evaluation, got \(p)") }
+        if let k = validationSplit { try check(k >= 1, "--validation-split must be >= 1 case, got \(k)") }
+        if let w = convergenceWindow { try check(w >= 1, "--convergence-window must be >= 1, got \(w)") }
+        if let t = convergenceTolerance {
+            try check(t >= 0 && t.isFinite, "--convergence-tolerance must be >= 0 (0 turns the rule off), got \(t)")
+        }
     }
 
     /// The configuration the flags describe.
@@ -252,7 +340,7 @@ struct TrainCommand: ParsableCommand {
         } else {
             guard let layers else { throw ValidationError("--data needs --layers (e.g. --layers 784-100-30 --mirror)") }
             let data = DataSpecification(dataset: "files", trainInputs: data, trainTargets: targets, testInputs: testData,
-                                         testTargets: testTargets, divideBy: scale)
+                                         testTargets: testTargets, divideBy: scale?.divisor)
             var hf = HessianFreeConfiguration()
             hf.curvatureBatches = .fullData
             c = ExperimentConfiguration(preset: "custom", data: data, architecture: try parseArchitecture(layers, mirrored: mirror),
@@ -390,43 +478,73 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checkArguments()
+        // Every flag is checked (validate, then the configuration) before a file is read or a
+        // folder made; a configuration the library refuses is a usage error too.
+        let configuration: ExperimentConfiguration?
+        do { configuration = resumeFolder == nil ? try resolvedConfiguration() : nil }
+        catch let e as ExperimentError { throw ValidationError(e.description) }
         BLASThreads.set(threads ?? 0)
         let printer = ProgressPrinter(quiet: quiet, json: json)
         let stopper = SignalStopper()
-        try Console.reportingErrors {
-            let run: TrainingRun
-            if let folder = resumeFolder {
-                var convergence: ConvergenceRule? = nil
-                if convergenceWindow != nil || convergenceTolerance != nil {
-                    let saved = try RunFolder(URL(fileURLWithPath: folder)).readConfiguration(ExperimentConfiguration.self)
-                    convergence = convergenceRule(default: saved.convergence)
-                }
-                let changes = TrainingRun.ResumeChanges(maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
-                                                        earlyStoppingPatience: earlyStopping, convergence: convergence,
-                                                        checkpointInterval: checkpointInterval)
-                run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
-                                             changes: changes, events: printer.handle)
-            } else {
-                let c = try resolvedConfiguration()
-                let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset)
-                run = try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle)
-                printer.handle(.message("run folder \(folder.path); \(c.architecture.layerSizes.map(String.init).joined(separator: "-")), \(c.architecture.layout.parameterCount) parameters"))
+        let run: TrainingRun
+        if let folder = resumeFolder {
+            var moved: [String: String] = [:]
+            for (field, given) in [("trainInputs", data), ("trainTargets", targets), ("testInputs", testData), ("testTargets", testTargets)] {
+                if let given { moved[field] = given }
             }
-            if !quiet && !json { Console.line(ProgressLine.header()) }
-            let outcome = try run.run(stop: stopper.flag, events: printer.handle)
-            printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
-                                           outcome.stopReason.rawValue, outcome.iterations, outcome.seconds, run.folder.url.path)))
-            if let best = outcome.summary.best {
-                printer.handle(.message("best iteration \(best.iteration) (by \(outcome.summary.selectedBy.rawValue) error): "
-                                        + ProgressLine.errorsText(train: best.trainError, validation: best.validationError, test: best.testError)
-                                        + "; parameters in \(run.bestFolder.path)"))
+            var convergence: ConvergenceRule? = nil
+            if convergenceWindow != nil || convergenceTolerance != nil {
+                let saved = try RunFolder(URL(fileURLWithPath: folder)).readConfiguration(ExperimentConfiguration.self)
+                convergence = convergenceRule(default: saved.convergence)
             }
-            // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
-            if outcome.stopReason == .interrupted { throw ExitCode(130) }
-            if outcome.stopReason == .diverged {
-                Console.error("hf: error: training diverged: \(outcome.divergence ?? "non-finite values"); the last checkpoint and best/ are kept")
-                throw ExitCode.failure
+            let changes = TrainingRun.ResumeChanges(maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
+                                                    earlyStoppingPatience: earlyStopping, convergence: convergence,
+                                                    checkpointInterval: checkpointInterval)
+            run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
+                                         changes: changes, movedFiles: moved, events: printer.handle)
+        } else {
+            let c = configuration!
+            let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset)
+            run = try OutputFolder.naming("--out", out) {
+                try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle)
             }
+            printer.handle(.message("run folder \(folder.path); \(c.architecture.layerSizes.map(String.init).joined(separator: "-")), \(c.architecture.layout.parameterCount) parameters"))
         }
+        if !quiet && !json { Console.line(ProgressLine.header()) }
+        let outcome = try run.run(stop: stopper.flag, events: printer.handle)
+        printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
+                                       outcome.stopReason.rawValue, outcome.iterations, outcome.seconds, run.folder.url.path)))
+        if let best = outcome.summary.best {
+            printer.handle(.message("best iteration \(best.iteration) (by \(outcome.summary.selectedBy.rawValue) error): "
+                                    + ProgressLine.errorsText(train: best.trainError, validation: best.validationError, test: best.testError)
+                                    + "; parameters in \(run.bestFolder.path)"))
+        }
+        // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
+        if outcome.stopReason == .interrupted { throw ExitCode(130) }
+        if outcome.stopReason == .diverged {
+            throw CommandFailure("training diverged: \(outcome.divergence ?? "non-finite values"); the last checkpoint and best/ are kept")
+        }
+    }
+}
+
+/// Failures to write an output folder, worded with the flag that named it.
+enum OutputFolder {
+    /// Runs `body`; a folder or file it cannot write becomes one line naming `flag` and what to do.
+    static func naming<T>(_ flag: String, _ given: String?, _ body: () throws -> T) throws -> T {
+        do { return try body() }
+        catch let e as ExperimentError {
+            guard case .unwritable(let path, let reason) = e else { throw e }
+            throw CommandFailure(unwritable(flag, given, path: path, reason: reason))
+        } catch let e as ReportingError {
+            guard case .io(let path, let reason) = e else { throw e }
+            throw CommandFailure(unwritable(flag, given, path: path, reason: reason))
+        }
+    }
+
+    static func unwritable(_ flag: String, _ given: String?, path: String, reason: String) -> String {
+        let named = given.map { "\(flag) \($0)" } ?? "the default \(flag) folder"
+        let same = given.map { URL(fileURLWithPath: $0).standardizedFileURL.path == URL(fileURLWithPath: path).standardizedFileURL.path } ?? false
+        return (same ? named : "\(named): \(path)") + ": \(reason); give \(flag) a folder you can write"
     }
 }

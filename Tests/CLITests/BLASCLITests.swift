@@ -15,7 +15,7 @@ final class BLASCLITests: XCTestCase {
     }
 
     func blasJSON(_ extra: [String: String] = [:]) throws -> (report: [String: Any], stderrLines: [Substring]) {
-        let r = try CLITests.run(["blas", "--json"], environment: environment(extra))
+        let r = try CLITests.run(["blas", "--json"], replacingEnvironment: environment(extra))
         XCTAssertEqual(r.status, 0, r.stderr)
         let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         return (report, r.stderr.split(separator: "\n"))
@@ -56,7 +56,7 @@ final class BLASCLITests: XCTestCase {
         XCTAssertEqual((report["blas_core"] as? String)?.lowercased(), best.lowercased(), "the restarted process runs the forced core")
         XCTAssertEqual(report["gemm_check"] as? String, "passed")
 
-        let forced = try CLITests.run(["blas", "--forced-core"], environment: environment(["HF_BLAS_PRETEND_CORE": "Prescott"]))
+        let forced = try CLITests.run(["blas", "--forced-core"], replacingEnvironment: environment(["HF_BLAS_PRETEND_CORE": "Prescott"]))
         XCTAssertEqual(forced.status, 0, forced.stderr)
         XCTAssertEqual(forced.stdout, best + "\n", "what `make test` exports")
     }

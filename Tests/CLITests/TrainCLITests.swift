@@ -58,10 +58,33 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(rep.status, 0, rep.stderr)
         let svg = try Data(contentsOf: URL(fileURLWithPath: report + "/error-vs-time.svg"))
         XCTAssertTrue(XMLParser(data: svg).parse(), "the SVG parses as XML")
-        let png = try Data(contentsOf: URL(fileURLWithPath: report + "/reconstructions.png"))
-        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
-        XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/index.html"))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/table.md"))
+        // Each run's reconstructions, labelled with its name; every file written is listed.
+        let listed = Set(rep.stdout.split(separator: "\n").map(String.init))
+        let html = try String(contentsOfFile: report + "/index.html", encoding: .utf8)
+        for run in ["straight", "resumed"] {
+            let picture = report + "/reconstructions-\(run).png"
+            let png = try Data(contentsOf: URL(fileURLWithPath: picture))
+            XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+            XCTAssertTrue(listed.contains(picture), rep.stdout)
+            XCTAssertTrue(html.contains("<figcaption>\(run): test images"), html)
+        }
+        for name in ["table.md", "error-vs-time.svg", "error-vs-iteration.svg", "lambda-and-cg.svg", "index.html"] {
+            XCTAssertTrue(listed.contains(report + "/" + name), "\(name) not listed: \(rep.stdout)")
+        }
+        let written = try FileManager.default.contentsOfDirectory(atPath: report).map { report + "/" + $0 }
+        XCTAssertEqual(Set(written), listed, "report lists exactly the files it wrote")
+        // The data set is named from the user's file; the l2 cell does not wrap.
+        let table = try String(contentsOfFile: report + "/table.md", encoding: .utf8)
+        XCTAssertTrue(table.contains("| straight | train.npy |"), table)
+        XCTAssertFalse(table.contains("FILES"), table)
+        XCTAssertTrue(html.contains("<td class=\"number\">2e-05</td>"), html)
+        XCTAssertTrue(html.contains("white-space: nowrap"), html)
+
+        // One run: its picture is reconstructions.png.
+        let single = path("single-report")
+        let one = try CLITests.run(["report", straight, "--out", single])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertTrue(one.stdout.contains(single + "/reconstructions.png"), one.stdout)
     }
 
     func testBadInputGivesOneLineErrorsAndNonZeroExit() throws {
@@ -216,5 +239,92 @@ final class TrainCLITests: XCTestCase {
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("validation"), refused.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("refused")))
+    }
+
+    /// Relative data paths are stored absolute (as typed for display): the run resumes and
+    /// evaluates from another directory, and takes its data from a new place only when it is
+    /// the same file.
+    func testRunMovesWithItsFolderAndDataCanMove() throws {
+        let a = directory.appendingPathComponent("A"), b = directory.appendingPathComponent("B"), c = directory.appendingPathComponent("C")
+        for d in [a, b, c] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        for name in ["train.npy", "test.npy"] {
+            try FileManager.default.copyItem(atPath: path(name), toPath: a.appendingPathComponent(name).path)
+        }
+        let t = try CLITests.run(["train", "--data", "train.npy", "--test-data", "./test.npy", "--layers", "16-8-3", "--mirror",
+                                  "--initial-lambda", "1", "--max-iterations", "2", "--out", "run", "--quiet"], in: a)
+        XCTAssertEqual(t.status, 0, t.stderr)
+        let run = a.appendingPathComponent("run")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as! [String: Any]
+        let data = config["data"] as! [String: Any]
+        XCTAssertEqual(data["trainInputs"] as? String, a.appendingPathComponent("train.npy").standardizedFileURL.path)
+        XCTAssertEqual(data["testInputs"] as? String, a.appendingPathComponent("test.npy").standardizedFileURL.path)
+        let files = data["files"] as! [String: [String: Any]]
+        XCTAssertEqual(files["trainInputs"]?["asGiven"] as? String, "train.npy")
+        XCTAssertEqual(files["testInputs"]?["asGiven"] as? String, "./test.npy")
+
+        // From another directory, by a relative path to the run folder.
+        let r = try CLITests.run(["train", "--resume", "../A/run", "--max-iterations", "3", "--quiet"], in: b)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let e = try CLITests.run(["evaluate", "--checkpoint", "../A/run", "--json"], in: b)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let evaluation = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((evaluation["train"] as? [String: Any])?["cases"] as? Int, 200)
+        XCTAssertEqual((evaluation["test"] as? [String: Any])?["cases"] as? Int, 50)
+
+        // The data moves: a clear refusal, then the new place is taken when the file is the same.
+        try FileManager.default.moveItem(at: a.appendingPathComponent("train.npy"), to: c.appendingPathComponent("moved.npy"))
+        let lost = try CLITests.run(["train", "--resume", "../A/run", "--max-iterations", "4"], in: b)
+        XCTAssertEqual(lost.status, 1, lost.stderr)
+        CLITests.assertOneErrorLine(lost.stderr, contains: "train.npy: no such file (the run's --data file); if it moved, give its new location", "moved data")
+        let lostEvaluation = try CLITests.run(["evaluate", "--checkpoint", "../A/run"], in: b)
+        XCTAssertEqual(lostEvaluation.status, 1, lostEvaluation.stderr)
+        CLITests.assertOneErrorLine(lostEvaluation.stderr, contains: "give it with --data FILE", "evaluate, moved data")
+        let other = try CLITests.run(["train", "--resume", "../A/run", "--data", "../A/test.npy", "--max-iterations", "4"], in: b)
+        XCTAssertEqual(other.status, 1, other.stderr)
+        CLITests.assertOneErrorLine(other.stderr, contains: "--data ../A/test.npy is not the file this run was started with", "other file")
+        let moved = try CLITests.run(["train", "--resume", "../A/run", "--data", "../C/moved.npy", "--max-iterations", "4", "--quiet"], in: b)
+        XCTAssertEqual(moved.status, 0, moved.stderr)
+        let after = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as! [String: Any]
+        XCTAssertEqual((after["data"] as! [String: Any])["trainInputs"] as? String, c.appendingPathComponent("moved.npy").standardizedFileURL.path)
+        let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 4)
+        // Later commands find the data at its new place, from anywhere.
+        XCTAssertEqual(try CLITests.run(["evaluate", "--checkpoint", run.path]).status, 0)
+    }
+
+    /// A second SIGINT ends the process at once, even in the middle of a long CG run.
+    ///
+    /// The case that hung: `exit` from the signal handler ran OpenBLAS's destructor, which
+    /// joins its worker threads while the main thread waits for them inside a threaded sgemm,
+    /// so the process kept computing. Wide layers make the CG run mostly threaded sgemm (with
+    /// `exit` this test hung in every try; with `_exit` the process is gone in about 0.2 s).
+    func testSecondInterruptQuitsWithinTwoSecondsDuringCG() throws {
+        var g = SeededGenerator(seed: 5)
+        let big = directory.appendingPathComponent("big.npy")
+        try NPY.write(Matrix(rows: 2000, columns: 784, elements: (0..<(2000 * 784)).map { _ in Float(g.uniform()) }), to: big)
+        let out = path("long-cg")
+        let p = Process()
+        p.executableURL = CLITests.binary
+        // A curvature product on 2000 cases through 784-1500-750-30-750-1500-784 takes seconds,
+        // and CG runs at least 10 of them: the signals arrive inside CG.
+        p.arguments = ["train", "--data", big.path, "--layers", "784-1500-750-30", "--mirror", "--threads", "2",
+                       "--max-iterations", "100", "--out", out, "--quiet"]
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && !FileManager.default.fileExists(atPath: out + "/config.json") { Thread.sleep(forTimeInterval: 0.05) }
+        // Past the data loading and the first gradient: inside CG.
+        Thread.sleep(forTimeInterval: 4)
+        XCTAssertTrue(p.isRunning, "the run ended before the signals")
+        kill(p.processIdentifier, SIGINT)
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertTrue(p.isRunning, "one SIGINT waits for the end of the iteration")
+        let second = Date()
+        kill(p.processIdentifier, SIGINT)
+        while p.isRunning && Date().timeIntervalSince(second) < 10 { Thread.sleep(forTimeInterval: 0.02) }
+        let seconds = Date().timeIntervalSince(second)
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        XCTAssertLessThan(seconds, 2, "the process was still there \(seconds) s after the second SIGINT")
+        XCTAssertEqual(p.terminationStatus, 130)
     }
 }

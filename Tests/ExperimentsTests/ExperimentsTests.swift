@@ -161,6 +161,53 @@ final class ExperimentsTests: XCTestCase {
         XCTAssertThrowsError(try c.validate())
     }
 
+    /// Relative paths are resolved against the directory a run starts in, with the text as
+    /// typed, size and sha256 recorded; a new location is taken only for the same file.
+    func testDataPathsResolveAndMoveOnlyToTheSameFile() throws {
+        _ = try writeBinaryData(rows: 50, seed: 1, name: "train.npy")
+        _ = try writeBinaryData(rows: 20, seed: 2, name: "test.npy")
+        let spec = DataSpecification(dataset: "files", trainInputs: "train.npy", testInputs: "./test.npy")
+        let resolved = try spec.resolved(against: directory)
+        XCTAssertEqual(resolved.trainInputs, directory.appendingPathComponent("train.npy").standardizedFileURL.path)
+        XCTAssertEqual(resolved.testInputs, directory.appendingPathComponent("test.npy").standardizedFileURL.path)
+        XCTAssertEqual(resolved.files?["trainInputs"]?.asGiven, "train.npy")
+        XCTAssertEqual(resolved.files?["trainInputs"]?.bytes, try Data(contentsOf: directory.appendingPathComponent("train.npy")).count)
+        XCTAssertEqual(resolved.displayName, "train.npy")
+        XCTAssertEqual(DataSpecification(dataset: "mnist").displayName, "MNIST")
+
+        let elsewhere = directory.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: directory.appendingPathComponent("train.npy"), to: elsewhere.appendingPathComponent("copy.npy"))
+        let moved = try resolved.relocated(["trainInputs": "copy.npy"], relativeTo: elsewhere)
+        XCTAssertEqual(moved.trainInputs, elsewhere.appendingPathComponent("copy.npy").standardizedFileURL.path)
+        XCTAssertEqual(moved.testInputs, resolved.testInputs)
+        XCTAssertThrowsError(try resolved.relocated(["trainInputs": "test.npy"], relativeTo: directory)) { error in
+            XCTAssertTrue("\(error)".contains("--data test.npy is not the file this run was started with"), "\(error)")
+        }
+        XCTAssertThrowsError(try resolved.relocated(["trainTargets": "train.npy"], relativeTo: directory)) { error in
+            XCTAssertTrue("\(error)".contains("started without --targets"), "\(error)")
+        }
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("test.npy"))
+        XCTAssertThrowsError(try resolved.checkFilesExist { "give \($0)" }) { error in
+            XCTAssertTrue("\(error)".contains("test.npy: no such file (the run's --test-data file); give --test-data"), "\(error)")
+        }
+    }
+
+    /// Batches larger than the training set are cut to it, with a note naming the flag;
+    /// lambda 0 is refused unless damping is off.
+    func testBatchesAreCappedAndLambdaMustBePositive() throws {
+        var c = try tinyConfiguration(maximumIterations: 1)
+        c.hessianFree.curvatureBatches = .fixed(size: 1000)
+        let (capped, notes) = c.cappingBatchSizes(toCases: 400)
+        XCTAssertEqual(capped.hessianFree.curvatureBatches, .fixed(size: 400))
+        XCTAssertEqual(notes, ["--batch-size 1000 is larger than the 400 training cases; using 400"])
+        XCTAssertEqual(c.cappingBatchSizes(toCases: 5000).1, [])
+        c.hessianFree.initialLambda = 0
+        XCTAssertThrowsError(try c.validate())
+        c.hessianFree.adaptiveDamping = false
+        XCTAssertNoThrow(try c.validate())
+    }
+
     func testSavedModelEvaluatesAndReportIsWritten() throws {
         let folder = directory.appendingPathComponent("eval")
         try TrainingRun.create(configuration: try tinyConfiguration(maximumIterations: 4), folder: folder, locations: locations).run()
@@ -173,9 +220,11 @@ final class ExperimentsTests: XCTestCase {
         let report = directory.appendingPathComponent("report")
         let files = try RunReport.write(runs: [folder], to: report)
         XCTAssertTrue(files.contains { $0.lastPathComponent == "index.html" })
+        XCTAssertTrue(files.contains { $0.lastPathComponent == "reconstructions.png" }, "\(files)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: report.appendingPathComponent("reconstructions.png").path))
+        // The user's data set is named from its training file.
         let table = try String(contentsOf: report.appendingPathComponent("table.md"), encoding: .utf8)
-        XCTAssertTrue(table.contains("FILES"), table)
+        XCTAssertTrue(table.contains("| eval | train.npy |"), table)
     }
 }
 

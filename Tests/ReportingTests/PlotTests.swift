@@ -96,6 +96,52 @@ final class AxisTicksTests: XCTestCase {
 }
 
 final class PlotTests: XCTestCase {
+    /// Legend labels fit inside the drawing: the SVG grows to the right of the plot area for a
+    /// long run name (estimated at 0.62 em per character, above Helvetica's average width).
+    func testLegendFitsLongRunNames() throws {
+        let long = "demo-20261130-205949-with-a-much-longer-name"
+        let svg = ReportPlots.errorVsTime([sampleRun(long), sampleRun("b")]).svg()
+        let xml = try XCTUnwrap(XMLCollector.parse(svg))
+        let width = try XCTUnwrap(Double(xml.elements.first?.attributes["width"] ?? ""))
+        let legendTexts = xml.elements.filter { $0.name == "text" && $0.attributes["x"] != nil }
+            .compactMap { Double($0.attributes["x"]!) }.max()
+        let label = "\(long) train"
+        let right = try XCTUnwrap(legendTexts) + LineChart.textWidth(label, fontSize: 12)
+        XCTAssertLessThanOrEqual(right, width, "the legend ends inside the SVG")
+        XCTAssertTrue(xml.text.contains(label), "the full name is written, not cut")
+        // The estimate is an upper bound for Helvetica/Arial: 0.62 em per character.
+        XCTAssertEqual(LineChart.textWidth("abcd", fontSize: 10), 24.8, accuracy: 1e-9)
+        // A short name keeps the default width.
+        let short = try XCTUnwrap(XMLCollector.parse(ReportPlots.errorVsTime([sampleRun("a")]).svg()))
+        XCTAssertEqual(short.elements.first?.attributes["width"], "760.00")
+    }
+
+    /// The y axes name the quantity (Table 2's error: per-case sum of squared errors).
+    func testErrorAxesNameTheQuantity() throws {
+        for svg in [ReportPlots.errorVsTime([sampleRun("a")]).svg(), ReportPlots.errorVsIteration([sampleRun("a")]).svg()] {
+            let xml = try XCTUnwrap(XMLCollector.parse(svg))
+            let labels = xml.elements.filter { $0.attributes["class"] == "axis-label" }
+            XCTAssertEqual(labels.count, 2)
+            XCTAssertTrue(xml.text.contains("error (per-case sum of squared errors)"), xml.text)
+        }
+    }
+
+    /// A run of a few iterations gets its lambda line and a marker at every point.
+    func testShortRunLambdaLineIsDrawnWithMarkers() throws {
+        let figure = try XCTUnwrap(XMLCollector.parse(ReportPlots.lambdaAndCG([sampleRun("demo", iterations: 4)]).svg()))
+        let lambda = try XCTUnwrap(figure.series().first)
+        XCTAssertEqual(lambda["d"]?.split(separator: "L").count, 4)
+        let markers = figure.elements.filter { $0.attributes["class"] == "marker" && $0.attributes["data-label"] == "demo" }
+        XCTAssertEqual(markers.count, 8, "4 lambda and 4 CG points")
+        for marker in markers {
+            let cy = try XCTUnwrap(Double(marker.attributes["cy"] ?? ""))
+            XCTAssertTrue(cy.isFinite)
+        }
+        // A long run is drawn as a line only.
+        let long = try XCTUnwrap(XMLCollector.parse(ReportPlots.lambdaAndCG([sampleRun("long", iterations: 50)]).svg()))
+        XCTAssertTrue(long.elements.filter { $0.attributes["class"] == "marker" }.isEmpty)
+    }
+
     func testErrorVsTimeParsesAndHasOneSeriesPerRunAndSet() throws {
         let runs = [sampleRun("hf <rand> & \"sparse\""), sampleRun("ncg")]
         let svg = ReportPlots.errorVsTime(runs).svg()
