@@ -4,13 +4,19 @@ import Optimization
 /// A curvature mini-batch gathered once: its input rows (B x n_0) in `workspace.activations[0]`
 /// and target rows (B x n_L) in `workspace.gatheredTargets`; the workspace has room for every
 /// layer's activations of all B cases.
+///
+/// B (`rows`) counts the cases this process holds; `batchSize` those of all shards, the
+/// divisor of the mean. In a data-parallel run a process may hold none of a batch's cases.
 final class CurvatureBatch<Scalar: NetworkScalar> {
     let rows: Int
+    let batchSize: Int
     let workspace: PassWorkspace<Scalar>
 
-    init(passes: NetworkPasses<Scalar>, inputs: Matrix<Scalar>, targets: Matrix<Scalar>, rows selection: [Int]) {
+    init(passes: NetworkPasses<Scalar>, inputs: Matrix<Scalar>, targets: Matrix<Scalar>, rows selection: [Int], batchSize: Int) {
+        precondition(batchSize >= selection.count && batchSize > 0, "batch of \(batchSize) cases cannot hold \(selection.count) local ones")
         rows = selection.count
-        workspace = PassWorkspace(architecture: passes.architecture, capacity: selection.count, withSquares: false)
+        self.batchSize = batchSize
+        workspace = PassWorkspace(architecture: passes.architecture, capacity: max(selection.count, 1), withSquares: false)
         let (n0, nL) = (inputs.columns, targets.columns)
         let gi = workspace.activations[0].pointer, gt = workspace.gatheredTargets.pointer
         inputs.storage.withUnsafeBufferPointer { x in
@@ -28,7 +34,7 @@ final class CurvatureBatch<Scalar: NetworkScalar> {
 
 /// Gauss-Newton, exact Hessian or empirical Fisher products on a fixed batch, linearized at
 /// fixed parameters. All three include the weight-cost term weightCost * v and average the
-/// data term over the B cases of the batch.
+/// data term over the cases of the batch (summed across shards by `reducer` first).
 ///
 /// - Gauss-Newton (Schraudolph 2002): R-forward Rz_l = Ra_{l-1} W_l + a_{l-1} V_l + vb_l,
 ///   Ra_l = f'_l * Rz_l; then H_L Rz_L (the matched loss's Hessian in z_L) is backpropagated
@@ -48,6 +54,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
     let parameters: Vector<Scalar>
     let batch: CurvatureBatch<Scalar>
     let regularizer: WeightCost
+    let reducer: any ShardReducer
     /// R-forward ping-pong buffers (Gauss-Newton, Fisher): B x widest layer.
     private let rForward: [ScratchBuffer<Scalar>]
     /// delta_l for l = 1...L (Hessian, Fisher): B x n_l; index 0 unused.
@@ -61,10 +68,10 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
     private let caseDots: ScratchBuffer<Scalar>
 
     init(kind: CurvatureKind, passes: NetworkPasses<Scalar>, parameters: Vector<Scalar>,
-         batch: CurvatureBatch<Scalar>, regularizer: WeightCost) {
+         batch: CurvatureBatch<Scalar>, regularizer: WeightCost, reducer: any ShardReducer) {
         precondition(kind != .finiteDifference, "finite differences have their own operator")
         self.kind = kind; self.passes = passes; self.parameters = parameters
-        self.batch = batch; self.regularizer = regularizer
+        self.batch = batch; self.regularizer = regularizer; self.reducer = reducer
         let b = batch.rows
         let sizes = passes.architecture.layerSizes
         let L = passes.layerCount
@@ -79,6 +86,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
         caseDots = ScratchBuffer(count: kind == .fisher ? b : 1)
 
         // Linearize: forward once; the loss kernel turns z_L into y_L and writes delta_L.
+        guard b > 0 else { return }
         let ws = batch.workspace
         parameters.elements.withUnsafeBufferPointer { t in
             let theta = t.baseAddress!
@@ -130,12 +138,15 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
             v.elements.withUnsafeBufferPointer { vp in
                 result.elements.withUnsafeMutableBufferPointer { r in
                     let (theta, direction, out) = (t.baseAddress!, vp.baseAddress!, r.baseAddress!)
-                    switch kind {
-                    case .gaussNewton: gaussNewton(theta, direction, out)
-                    case .hessian: hessian(theta, direction, out)
-                    case .fisher: fisher(theta, direction, out)
-                    case .finiteDifference: preconditionFailure("unreachable")
+                    if batch.rows > 0 {
+                        switch kind {
+                        case .gaussNewton: gaussNewton(theta, direction, out)
+                        case .hessian: hessian(theta, direction, out)
+                        case .fisher: fisher(theta, direction, out)
+                        case .finiteDifference: preconditionFailure("unreachable")
+                        }
                     }
+                    reducer.sumAcrossShards(generic: r)
                     regularizer.add(direction, into: out)
                 }
             }
@@ -159,7 +170,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
         passes.multiplyByOutputHessian(ws.delta.pointer, outputs: ws.activations[L].pointer, rows: b)
         passes.backward(parameters: theta, input: batch.input, rows: b,
                         activations: { UnsafePointer(ws.activations[$0].pointer) }, workspace: ws,
-                        scale: Scalar(1.0 / Double(b)), gradient: out, squaredGradient: nil)
+                        scale: Scalar(1.0 / Double(batch.batchSize)), gradient: out, squaredGradient: nil)
     }
 
     private func hessian(_ theta: UnsafePointer<Scalar>, _ v: UnsafePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>) {
@@ -176,7 +187,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
             }
         }
         passes.multiplyByOutputHessian(ws.delta.pointer, outputs: ws.activations[L].pointer, rows: b)
-        let scale = Scalar(1.0 / Double(b))
+        let scale = Scalar(1.0 / Double(batch.batchSize))
         for l in stride(from: L, through: 1, by: -1) {
             let layer = passes.layout.layers[l - 1]
             let rdelta = MatrixView(base: UnsafePointer(ws.delta.pointer), rows: b, columns: layer.fanOut)
@@ -211,7 +222,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
             rForwardLayer(l, theta: theta, v: v, previousR: nil, into: u)
             Scalar.addRowDots(u, deltas[l].pointer, rows: b, columns: passes.size(l), into: s)
         }
-        let scale = Scalar(1.0 / Double(b))
+        let scale = Scalar(1.0 / Double(batch.batchSize))
         for l in 1...L {
             let layer = passes.layout.layers[l - 1]
             u.update(from: deltas[l].pointer, count: b * layer.fanOut)
@@ -238,27 +249,32 @@ final class FiniteDifferenceHessianOperator<Scalar: NetworkScalar>: CurvatureOpe
     let parameters: Vector<Scalar>
     let batch: CurvatureBatch<Scalar>
     let regularizer: WeightCost
+    let reducer: any ShardReducer
     let workspace: PassWorkspace<Scalar>
     private var shifted: Vector<Scalar>
     private var plusGradient: Vector<Scalar>
 
     init(passes: NetworkPasses<Scalar>, parameters: Vector<Scalar>, batch: CurvatureBatch<Scalar>,
-         regularizer: WeightCost, chunkSize: Int) {
+         regularizer: WeightCost, chunkSize: Int, reducer: any ShardReducer) {
         self.passes = passes; self.parameters = parameters; self.batch = batch; self.regularizer = regularizer
-        workspace = PassWorkspace(architecture: passes.architecture, capacity: min(chunkSize, batch.rows), withSquares: false)
+        self.reducer = reducer
+        workspace = PassWorkspace(architecture: passes.architecture, capacity: max(min(chunkSize, batch.rows), 1), withSquares: false)
         shifted = parameters
         plusGradient = Vector(zeros: parameters.count)
     }
 
-    /// The batch gradient (mean loss gradient plus weight cost) at `theta` into `gradient`.
+    /// The batch gradient (mean loss gradient over all shards plus weight cost) at `theta` into `gradient`.
     private func batchGradient(at theta: Vector<Scalar>, into gradient: inout Vector<Scalar>) {
         gradient.setZero()
-        let scale = Scalar(1.0 / Double(batch.rows))
+        let scale = Scalar(1.0 / Double(batch.batchSize))
         theta.elements.withUnsafeBufferPointer { t in
             gradient.elements.withUnsafeMutableBufferPointer { g in
-                _ = passes.accumulate(parameters: t.baseAddress!, inputs: batch.input, targets: batch.target,
-                                      totalRows: batch.rows, rows: nil, workspace: workspace, scale: scale,
-                                      gradient: g.baseAddress!, squaredGradient: nil)
+                if batch.rows > 0 {
+                    _ = passes.accumulate(parameters: t.baseAddress!, inputs: batch.input, targets: batch.target,
+                                          totalRows: batch.rows, rows: nil, workspace: workspace, scale: scale,
+                                          gradient: g.baseAddress!, squaredGradient: nil)
+                }
+                reducer.sumAcrossShards(generic: g)
                 regularizer.add(t.baseAddress!, into: g.baseAddress!)
             }
         }
