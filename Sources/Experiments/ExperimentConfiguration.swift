@@ -24,16 +24,17 @@ public struct DataSpecification: Codable, Sendable, Equatable {
         self.testInputs = testInputs; self.testTargets = testTargets; self.divideBy = divideBy; self.curvesSeed = curvesSeed
     }
 
-    /// Loads the data set this specification names.
-    public func load(locations: DataLocations, progress: ProgressHandler? = nil) throws -> Dataset {
+    /// Loads the data set this specification names; with a `shard`, only that shard's block
+    /// of each split (a user's NPY files are read only there).
+    public func load(locations: DataLocations, progress: ProgressHandler? = nil, shard: DataShard = .whole) throws -> Dataset {
         if let benchmark = BenchmarkDataset(rawValue: dataset) {
-            return try Dataset.load(benchmark, locations: locations, curvesSeed: curvesSeed, progress: progress)
+            return try Dataset.load(benchmark, locations: locations, curvesSeed: curvesSeed, progress: progress).shard(shard)
         }
         guard let trainInputs else { throw ExperimentError.invalid("data set '\(dataset)' is not mnist, curves or faces, and no training file was given") }
         func url(_ p: String?) -> URL? { p.map { URL(fileURLWithPath: $0) } }
         return try UserData.load(trainInputs: URL(fileURLWithPath: trainInputs), trainTargets: url(trainTargets),
                                  testInputs: url(testInputs), testTargets: url(testTargets),
-                                 scaling: divideBy.map { .divide(by: $0) } ?? .none)
+                                 scaling: divideBy.map { .divide(by: $0) } ?? .none, shard: shard)
     }
 }
 

@@ -42,11 +42,13 @@ public struct TrainingOutcome: Sendable {
 ///     <folder>/reconstructions.png  test images above their reconstructions (auto-encoders)
 ///
 /// `create` starts a new run, `resume` continues one from its last checkpoint; the resumed
-/// trajectory is bit-identical to an uninterrupted one.
+/// trajectory is bit-identical to an uninterrupted one. In a data-parallel run (`context`)
+/// `dataset` is this process's shard and only rank 0 writes the folder.
 public final class TrainingRun {
     public let folder: RunFolder
     public let configuration: ExperimentConfiguration
     public let dataset: Dataset
+    public let context: RunContext
     let objective: NeuralNetworkObjective<Float>
     let trainer: TrainingOptimizer
     /// Seconds spent by earlier invocations of this run (and by pre-training).
@@ -64,11 +66,12 @@ public final class TrainingRun {
     public var parameters: Vector<Float> { trainer.parameters }
 
     private init(folder: RunFolder, configuration c: ExperimentConfiguration, dataset: Dataset, parameters: Vector<Float>,
-                 saved: SavedOptimizerState?, tensors: SafeTensorsFile?, elapsedBefore: Double) throws {
+                 saved: SavedOptimizerState?, tensors: SafeTensorsFile?, elapsedBefore: Double, context: RunContext) throws {
         self.folder = folder
         self.configuration = c
         self.dataset = dataset
-        objective = try Self.makeObjective(c, dataset)
+        self.context = context
+        objective = try Self.makeObjective(c, dataset, context)
         let seed = c.seed
         switch c.optimizer {
         case .hf:
@@ -109,7 +112,7 @@ public final class TrainingRun {
                                casesEvaluated: saved?.casesEvaluated ?? 0, store: store)
     }
 
-    private static func makeObjective(_ c: ExperimentConfiguration, _ dataset: Dataset) throws -> NeuralNetworkObjective<Float> {
+    private static func makeObjective(_ c: ExperimentConfiguration, _ dataset: Dataset, _ context: RunContext) throws -> NeuralNetworkObjective<Float> {
         let architecture = c.architecture
         guard dataset.dimension == architecture.inputSize else {
             throw ExperimentError.invalid("the network's input layer has \(architecture.inputSize) units but data set '\(dataset.name)' has \(dataset.dimension) values per case")
@@ -118,33 +121,42 @@ public final class TrainingRun {
         guard targets.columns == architecture.outputSize else {
             throw ExperimentError.invalid("the network's output layer has \(architecture.outputSize) units but the training targets have \(targets.columns) values per case")
         }
-        guard dataset.train.rows > 0 else { throw ExperimentError.invalid("data set '\(dataset.name)' has no training cases") }
+        guard dataset.train.rows > 0 else {
+            if context.rankCount > 1 {
+                throw ExperimentError.invalid("rank \(context.rank) of \(context.rankCount) holds no training cases of data set '\(dataset.name)'; use fewer processes")
+            }
+            throw ExperimentError.invalid("data set '\(dataset.name)' has no training cases")
+        }
         return try NeuralNetworkObjective(architecture: architecture, inputs: dataset.train, targets: targets,
                                           weightCost: c.weightCost, weightCostOnBiases: c.weightCostOnBiases,
-                                          chunkSize: c.chunkSize)
+                                          chunkSize: c.chunkSize, reducer: context.reducer)
     }
 
     /// Starts a new run in `folder` (created; it must not already hold a run).
     public static func create(configuration: ExperimentConfiguration, folder url: URL, locations: DataLocations,
-                              events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
+                              events: (TrainingEvent) -> Void = { _ in }, context: RunContext = .single) throws -> TrainingRun {
         try configuration.validate()
         let folder = RunFolder(url)
         if FileManager.default.fileExists(atPath: folder.configuration.path) {
             throw ExperimentError.invalid("\(url.path) already holds a run; use `hf train --resume \(url.path)` or another --out")
         }
-        let dataset = try load(configuration, locations: locations, events: events)
-        _ = try makeObjective(configuration, dataset)   // checks shapes before anything is written
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        try folder.writeConfiguration(configuration)
-        try AtomicFile.write(Data(), to: folder.metrics)
-        let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+        let dataset = try load(configuration, locations: locations, events: events, context: context)
+        // Checks shapes before anything is written; in a data-parallel run this is also the
+        // point every process passes (a sum) before rank 0 creates the folder.
+        _ = try makeObjective(configuration, dataset, context)
+        if context.writesFiles {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            try folder.writeConfiguration(configuration)
+            try AtomicFile.write(Data(), to: folder.metrics)
+        }
+        let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events, context: context)
         return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                               saved: nil, tensors: nil, elapsedBefore: seconds)
+                               saved: nil, tensors: nil, elapsedBefore: seconds, context: context)
     }
 
     /// The parameters a new run starts from, and the seconds spent making them (pre-training).
     static func initialParameters(_ c: ExperimentConfiguration, dataset: Dataset, folder: RunFolder,
-                                  events: (TrainingEvent) -> Void) throws -> (Vector<Float>, Double) {
+                                  events: (TrainingEvent) -> Void, context: RunContext = .single) throws -> (Vector<Float>, Double) {
         let layout = c.architecture.layout
         if let path = c.initialParameters {
             let file: SafeTensorsFile
@@ -167,6 +179,11 @@ public final class TrainingRun {
             return (try parametersVector(from: file, layout: layout, file: saved.path),
                     Double(file.metadata["pretraining_seconds"] ?? "0") ?? 0)
         }
+        // RBM pre-training is sequential over all training cases (CD-1 mini-batches), so
+        // its weights come from one process; a data-parallel run starts from them.
+        guard context.rankCount == 1 else {
+            throw ExperimentError.invalid("--init pretrained runs in one process: pre-train with `hf train --init pretrained --max-iterations 0`, then start the parallel run with --init-from <run>/\(pretrainedFileName)")
+        }
         let clock = ContinuousClock(), start = clock.now
         let theta = try Pretraining.pretrain(c.architecture, specification: p, data: dataset.train, events: events)
         let seconds = Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) * 1e-18
@@ -179,7 +196,8 @@ public final class TrainingRun {
     /// Reopens the run in `folder` at its last checkpoint. `maximumIterations` and
     /// `timeLimitSeconds` may be changed (they do not alter the trajectory).
     public static func resume(folder url: URL, locations: DataLocations, maximumIterations: Int? = nil,
-                              timeLimitSeconds: Double? = nil, events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
+                              timeLimitSeconds: Double? = nil, events: (TrainingEvent) -> Void = { _ in },
+                              context: RunContext = .single) throws -> TrainingRun {
         let folder = RunFolder(url)
         guard FileManager.default.fileExists(atPath: folder.configuration.path) else {
             throw ExperimentError.unreadableRun("\(url.path): not a run folder (no config.json)")
@@ -190,14 +208,14 @@ public final class TrainingRun {
         if let m = maximumIterations { configuration.maximumIterations = m }
         if let t = timeLimitSeconds { configuration.timeLimitSeconds = t }
         try configuration.validate()
-        let dataset = try load(configuration, locations: locations, events: events)
+        let dataset = try load(configuration, locations: locations, events: events, context: context)
         guard FileManager.default.fileExists(atPath: folder.checkpoint.path) else {
             // Interrupted before its first checkpoint: start over (pre-trained weights are kept).
             events(.message("no checkpoint in \(url.path) yet: starting from iteration 0"))
-            try AtomicFile.write(Data(), to: folder.metrics)
-            let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+            if context.writesFiles { try AtomicFile.write(Data(), to: folder.metrics) }
+            let (theta, seconds) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events, context: context)
             return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                                   saved: nil, tensors: nil, elapsedBefore: seconds)
+                                   saved: nil, tensors: nil, elapsedBefore: seconds, context: context)
         }
         let checkpoint: Checkpoint<SavedOptimizerState>
         do { checkpoint = try Checkpoint<SavedOptimizerState>.read(from: folder.checkpoint) }
@@ -209,24 +227,26 @@ public final class TrainingRun {
         let theta = try parametersVector(from: checkpoint.parameters, layout: configuration.architecture.layout,
                                          file: folder.checkpoint.path)
         // Metrics written after the checkpoint belong to iterations that will be recomputed.
-        _ = try MetricsLog.truncate(folder.metrics, keepingIterationsThrough: saved.iteration)
+        if context.writesFiles { _ = try MetricsLog.truncate(folder.metrics, keepingIterationsThrough: saved.iteration) }
         events(.message("resuming \(url.path) at iteration \(saved.iteration)"))
         do {
             return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                                   saved: saved, tensors: checkpoint.parameters, elapsedBefore: saved.elapsedSeconds)
+                                   saved: saved, tensors: checkpoint.parameters, elapsedBefore: saved.elapsedSeconds,
+                                   context: context)
         } catch let e as ExperimentError {
             throw ExperimentError.unreadableRun("\(folder.checkpoint.path): \(e)")
         }
     }
 
     private static func load(_ configuration: ExperimentConfiguration, locations: DataLocations,
-                             events: (TrainingEvent) -> Void) throws -> Dataset {
+                             events: (TrainingEvent) -> Void, context: RunContext) throws -> Dataset {
         let clock = ContinuousClock(), start = clock.now
         events(.message("loading data set '\(configuration.data.dataset)'"))
-        let dataset = try configuration.data.load(locations: locations, progress: nil)
+        let dataset = try configuration.data.load(locations: locations, progress: nil, shard: context.shard)
         let s = (clock.now - start).components
-        events(.message(String(format: "data: %d training and %d test cases of %d values (%.1f s)", dataset.train.rows,
-                               dataset.test.rows, dataset.dimension, Double(s.seconds) + Double(s.attoseconds) * 1e-18)))
+        let part = context.rankCount > 1 ? String(format: " in rank %d's shard (of %d)", context.rank, context.rankCount) : ""
+        events(.message(String(format: "data: %d training and %d test cases of %d values%@ (%.1f s)", dataset.train.rows,
+                               dataset.test.rows, dataset.dimension, part, Double(s.seconds) + Double(s.attoseconds) * 1e-18)))
         return dataset
     }
 
@@ -266,8 +286,10 @@ public final class TrainingRun {
         try! NeuralNetwork(architecture: configuration.architecture, parameters: trainer.parameters)
     }
 
-    /// Writes the checkpoint for the current state (atomically) and the reconstructions picture.
+    /// Writes the checkpoint for the current state (atomically) and the reconstructions picture;
+    /// only rank 0 of a data-parallel run writes (the others hold the same state).
     public func writeCheckpoint(elapsedSeconds: Double) throws {
+        guard context.writesFiles else { return }
         var tensors = Self.parameterTensors(trainer.parameters, layout: configuration.architecture.layout)
         for t in trainer.extraTensors() { tensors.append(SafeTensor(name: t.name, shape: [t.values.count], values: t.values)) }
         try Checkpoint(tensors: tensors, metadata: ["format": "hessianfree-checkpoint", "version": HessianFreeVersion.current,
@@ -301,7 +323,7 @@ public final class TrainingRun {
     @discardableResult
     public func run(stop: StopFlag = StopFlag(), events: @escaping (TrainingEvent) -> Void = { _ in }) throws -> TrainingOutcome {
         let c = configuration
-        let log = try MetricsLog(appendingTo: folder.metrics)
+        let log = context.writesFiles ? try MetricsLog(appendingTo: folder.metrics) : nil
         let clock = ContinuousClock(), start = clock.now
         func elapsed() -> Double {
             let d = (clock.now - start).components
@@ -316,8 +338,10 @@ public final class TrainingRun {
 
         while true {
             if let m = c.maximumIterations, trainer.iteration >= m { reason = "maximum-iterations"; break }
-            if let t = c.timeLimitSeconds, elapsed() - elapsedBefore + spentInThisInvocation >= t { reason = "time-limit"; break }
-            if stop.isRequested { reason = "interrupted"; break }
+            // Clocks and signals differ between processes: all stop when any one would.
+            let timeUp = c.timeLimitSeconds.map { elapsed() - elapsedBefore + spentInThisInvocation >= $0 } ?? false
+            if context.anyProcess(timeUp) { reason = "time-limit"; break }
+            if context.anyProcess(stop.isRequested) { reason = "interrupted"; break }
             if trainer.isStalled { reason = "stalled"; break }
 
             let stepStart = clock.now
@@ -338,20 +362,27 @@ public final class TrainingRun {
                     // that pass also measured the training error.
                     trainError = train.reconstructionError
                 } else {
-                    let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize)
+                    let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize,
+                                                    reducer: context.reducer)
                     trainError = train.reconstructionError
                     if c.optimizer != .hf { objectiveValue = train.loss + objective.regularization(at: trainer.parameters) }
-                    flops += forwardFlops(c.architecture, cases: dataset.train.rows)
+                    flops += forwardFlops(c.architecture, cases: objective.caseCount)
                 }
-                if dataset.test.rows > 0 {
-                    testError = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize).reconstructionError
-                    flops += forwardFlops(c.architecture, cases: dataset.test.rows)
+                // Test and validation sets are sharded like the training set; a split some
+                // process holds cases of is evaluated by all (the sums are collective).
+                if context.anyProcess(dataset.test.rows > 0) {
+                    let test = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize,
+                                                   reducer: context.reducer)
+                    testError = test.reconstructionError
+                    flops += forwardFlops(c.architecture, cases: test.cases)
                 }
-                if let v = dataset.validation, v.rows > 0 {
+                if context.anyProcess((dataset.validation?.rows ?? 0) > 0) {
                     // FACES holds people 26-30 out as a validation set (for early stopping).
-                    validationError = try network.metrics(inputs: v, targets: dataset.targets(.validation) ?? v,
-                                                          chunkSize: c.chunkSize).reconstructionError
-                    flops += forwardFlops(c.architecture, cases: v.rows)
+                    let v = dataset.validation ?? Matrix(rows: 0, columns: dataset.dimension)
+                    let validation = try network.metrics(inputs: v, targets: dataset.targets(.validation) ?? v,
+                                                         chunkSize: c.chunkSize, reducer: context.reducer)
+                    validationError = validation.reconstructionError
+                    flops += forwardFlops(c.architecture, cases: validation.cases)
                 }
             }
             let now = elapsed()
@@ -375,7 +406,8 @@ public final class TrainingRun {
                 metrics.lineSearchSeconds = t.backtrackingAndLineSearch
             }
             metrics.evaluationSeconds = now - evaluationStart
-            try log.append(metrics)
+            metrics.ranks = context.rankCount
+            try log?.append(metrics)
             lastRecord = metrics
             events(.iteration(metrics))
 

@@ -53,6 +53,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
     public var cgSeconds: Double?
     public var lineSearchSeconds: Double?
     public var evaluationSeconds: Double?
+    /// Processes that computed this iteration (data-parallel MPI ranks; 1 in one process).
+    public var ranks: Int?
 
     public init(iteration: Int, seconds: Double, trainLoss: Double, trainError: Double,
                 testError: Double? = nil, lambda: Double, rho: Double,
@@ -103,6 +105,7 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         case cgSeconds = "cg_seconds"
         case lineSearchSeconds = "line_search_seconds"
         case evaluationSeconds = "evaluation_seconds"
+        case ranks
     }
 
     public init(from decoder: Decoder) throws {
@@ -128,6 +131,7 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         cgSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .cgSeconds)
         lineSearchSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .lineSearchSeconds)
         evaluationSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .evaluationSeconds)
+        ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -153,6 +157,7 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         try c.encodeAllowingNonFiniteIfPresent(cgSeconds, forKey: .cgSeconds)
         try c.encodeAllowingNonFiniteIfPresent(lineSearchSeconds, forKey: .lineSearchSeconds)
         try c.encodeAllowingNonFiniteIfPresent(evaluationSeconds, forKey: .evaluationSeconds)
+        try c.encodeIfPresent(ranks, forKey: .ranks)
     }
 
     /// Equality that treats NaN as equal to NaN (field by field), so round-trip tests and
@@ -176,5 +181,6 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
             && same(a.gradientSeconds, b.gradientSeconds) && same(a.cgSeconds, b.cgSeconds)
             && same(a.lineSearchSeconds, b.lineSearchSeconds) && same(a.evaluationSeconds, b.evaluationSeconds)
             && same(a.gradientNorm, b.gradientNorm) && same(a.validationError, b.validationError)
+            && a.ranks == b.ranks
     }
 }
