@@ -11,14 +11,17 @@ DEMO_ARGS ?=
 
 .PHONY: deps build demo test bench clean
 
+# Open MPI (libopenmpi-dev for the CMPI module, openmpi-bin for mpirun) is for data-parallel
+# training (`mpirun -np P hf train ...`) and its tests.
 deps:
-	@if ! pkg-config --exists openblas zlib 2>/dev/null; then \
-	  echo "Installing libopenblas-dev, zlib1g-dev and pkg-config (apt-get)..."; \
+	@if ! pkg-config --exists openblas zlib ompi-c 2>/dev/null || ! command -v mpirun >/dev/null; then \
+	  echo "Installing libopenblas-dev, zlib1g-dev, libopenmpi-dev, openmpi-bin and pkg-config (apt-get)..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev zlib1g-dev pkg-config >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config >/dev/null; \
 	fi
-	@pkg-config --exists openblas zlib || { echo "error: OpenBLAS/zlib still missing (pkg-config openblas zlib)"; exit 1; }
+	@pkg-config --exists openblas zlib ompi-c || { echo "error: OpenBLAS/zlib/Open MPI still missing (pkg-config openblas zlib ompi-c)"; exit 1; }
+	@command -v mpirun >/dev/null || { echo "error: mpirun still missing (openmpi-bin)"; exit 1; }
 
 build: deps
 	$(SWIFT) build -c $(CONFIG) --product hf

@@ -357,35 +357,38 @@ struct TrainCommand: ParsableCommand {
         return try NetworkArchitecture(layerSizes: sizes, activations: acts)
     }
 
-    static func defaultFolder(name: String) -> URL {
+    static func defaultFolder(name: String, date: Date = Date()) -> URL {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
         f.timeZone = TimeZone(identifier: "UTC")
-        return URL(fileURLWithPath: "runs/\(name)-\(f.string(from: Date()))")
+        return URL(fileURLWithPath: "runs/\(name)-\(f.string(from: date))")
     }
 
     func run() throws {
         BLASThreads.set(threads ?? 0)
-        let printer = ProgressPrinter(quiet: quiet, json: json)
+        // Under mpirun: one rank of a data-parallel run (see ParallelLaunch); rank 0 talks.
+        let parallel = try Console.reportingErrors { try ParallelLaunch() }
+        let printer = ProgressPrinter(quiet: quiet || !parallel.talks, json: json && parallel.talks)
         let stopper = SignalStopper()
-        try Console.reportingErrors {
+        try Console.reportingErrors { try parallel.run {
             let run: TrainingRun
             if let folder = resumeFolder {
                 run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
                                              maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
-                                             events: printer.handle)
+                                             events: printer.handle, context: parallel.context)
             } else {
                 let c = try resolvedConfiguration()
-                let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset)
-                run = try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle)
+                let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset, date: parallel.agreedDate())
+                run = try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle,
+                                             context: parallel.context)
                 printer.handle(.message("run folder \(folder.path); \(c.architecture.layerSizes.map(String.init).joined(separator: "-")), \(c.architecture.layout.parameterCount) parameters"))
             }
-            if !quiet && !json { Console.line(ProgressLine.header()) }
+            if !printer.quiet && !printer.json { Console.line(ProgressLine.header()) }
             let outcome = try run.run(stop: stopper.flag, events: printer.handle)
             printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
                                            outcome.stopReason, outcome.iterations, outcome.seconds, run.folder.url.path)))
             // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
             if outcome.stopReason == "interrupted" { throw ExitCode(130) }
-        }
+        } }
     }
 }
