@@ -16,6 +16,7 @@ struct HF: ParsableCommand {
             RosenbrockCommand.self,
             DataCommand.self,
             BenchCommand.self,
+            ParallelBenchCommand.self,
         ]
     )
 }
