@@ -9,7 +9,7 @@ DATA_DIR ?= $(abspath ../shared/data)
 # Extra arguments for `hf demo`, e.g. make demo DEMO_ARGS="--seconds 60"
 DEMO_ARGS ?=
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench bench-mpi clean
 
 # Open MPI (libopenmpi-dev for the CMPI module, openmpi-bin for mpirun) is for data-parallel
 # training (`mpirun -np P hf train ...`) and its tests.
@@ -31,6 +31,11 @@ demo: build
 
 bench: build
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf bench
+
+# Data-parallel efficiency, 2 ranks x 1 thread against 1 rank (docs/scaling.md); idle machine.
+bench-mpi: build
+	mpirun $$( [ "$$(id -u)" = 0 ] && echo --allow-run-as-root ) -np 2 \
+	  $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/hf bench-mpi --json
 
 # Tests run in release: the integration tests train real (small) networks, and Swift debug
 # builds run numeric loops 10-100x slower.
