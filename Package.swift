@@ -4,7 +4,7 @@ import PackageDescription
 /// HessianFree: Martens (2010) "Deep learning via Hessian-free optimization", in Swift.
 ///
 /// Targets mirror the architecture (see README "Layout"):
-/// - CBLAS / CZlib: system libraries (Debian's libopenblas-dev, zlib1g-dev).
+/// - CBLAS / CZlib / CMPI: system libraries (Debian's libopenblas-dev, zlib1g-dev, libopenmpi-dev).
 /// - CKernels: AVX2 + FMA versions of the two compute-bound Float kernels, chosen at run time.
 /// - LinearAlgebra: flat parameter vectors, matrix views, BLAS wrappers, elementwise kernels.
 /// - Optimization: objective protocols, CG, Hessian-free; knows nothing about neural nets.
@@ -12,6 +12,8 @@ import PackageDescription
 /// - Datasets: IDX (MNIST), CURVES, FACES, NPY/CSV readers; mini-batches.
 /// - Reporting: run records, JSON lines, SVG plots, PNG images, tables, checkpoints.
 /// - Experiments: the paper's presets, training runs with run folders, resume, reports.
+/// - MPIShards: the MPI backend of Optimization's `ShardReducer` (data-parallel training under
+///   mpirun); only `hf` links it, so the libraries above build without MPI.
 /// - hf: the command-line tool (thin).
 // Release builds use SwiftPM's defaults (-O, whole-module): preconditions stay on, so shape
 // checks at every BLAS boundary hold in the shipped tool; hot loops use unsafe buffer pointers.
@@ -32,6 +34,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CKernels"),
         .target(name: "LinearAlgebra", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimize),
         .target(name: "Optimization", dependencies: ["LinearAlgebra"], swiftSettings: optimize),
@@ -40,8 +44,9 @@ let package = Package(
         .target(name: "Reporting", dependencies: ["LinearAlgebra", "CZlib"], swiftSettings: optimize),
         .target(name: "Experiments", dependencies: ["LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting"],
                 swiftSettings: optimize),
+        .target(name: "MPIShards", dependencies: ["CMPI", "Optimization"], swiftSettings: optimize),
         .executableTarget(name: "hf", dependencies: [
-            "LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting", "Experiments",
+            "LinearAlgebra", "Optimization", "NeuralNetworks", "Datasets", "Reporting", "Experiments", "MPIShards",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "CKernels"]),

@@ -28,6 +28,13 @@ public enum NPY {
     /// Parses a 2-D array into a row-major Float matrix.
     /// - Parameter name: the file name used in error messages.
     public static func parse(_ data: [UInt8], name: String) throws -> Matrix<Float> {
+        try data.withUnsafeBytes { try parse(raw: $0, name: name, shard: .whole).matrix }
+    }
+
+    /// Parses the block of rows `shard` holds (every row for `.whole`), and returns it with
+    /// the array's full row count. The header and the file's size are checked in full; the
+    /// values (and their finiteness) only in the block, so a mapped file is read only there.
+    static func parse(raw data: UnsafeRawBufferPointer, name: String, shard: DataShard) throws -> (matrix: Matrix<Float>, totalRows: Int) {
         if data.isEmpty { throw DatasetError.malformed(name, reason: "empty file") }
         guard data.count >= 10 else { throw DatasetError.truncated(name, expectedBytes: 10, actualBytes: data.count) }
         guard Array(data[0..<6]) == magic else {
@@ -93,10 +100,11 @@ public enum NPY {
         if data.count > needed {
             throw DatasetError.shapeMismatch(name, reason: "shape (\(rows), \(columns)) of '\(descr)' needs \(needed) bytes, file has \(data.count)")
         }
-        var values = [Float](repeating: 0, count: count)
-        data.withUnsafeBytes { raw in
-            let p = raw.baseAddress! + start
-            for k in 0..<count {
+        let block = shard.rows(of: rows)
+        var values = [Float](repeating: 0, count: block.count * columns)
+        do {
+            let p = data.baseAddress! + start + block.lowerBound * columns * size
+            for k in 0..<values.count {
                 switch size {
                 case 1: values[k] = Float(p.load(fromByteOffset: k, as: UInt8.self))
                 case 4:
@@ -108,8 +116,8 @@ public enum NPY {
                 }
             }
         }
-        try checkFinite(values, columns: columns, name: name)
-        return Matrix(rows: rows, columns: columns, elements: values)
+        try checkFinite(values, columns: columns, name: name, firstRow: block.lowerBound)
+        return (Matrix(rows: block.count, columns: columns, elements: values), rows)
     }
 
     /// The text after `'key':` in a header dictionary, up to the end of the header.
@@ -139,6 +147,20 @@ public enum NPY {
         try parse(FileBytes.readRaw(url), name: url.path)
     }
 
+    /// Reads the block of rows `shard` holds from a `.npy` file, and the file's row count.
+    /// The file is memory-mapped, so only the header and the block's pages are read.
+    public static func read(_ url: URL, shard: DataShard) throws -> (matrix: Matrix<Float>, totalRows: Int) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw DatasetError.missingFile(url.path)
+        }
+        if isDirectory.boolValue { throw DatasetError.unreadable(url.path, reason: "is a directory") }
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) }
+        catch { throw DatasetError.unreadable(url.path, reason: "permission denied or I/O error") }
+        return try data.withUnsafeBytes { try parse(raw: $0, name: url.path, shard: shard) }
+    }
+
     /// The bytes of a version 1.0 NPY file holding `m` as little-endian float32 in C order.
     public static func encode(_ m: Matrix<Float>) -> Data {
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(m.rows), \(m.columns)), }"
@@ -163,10 +185,11 @@ public enum NPY {
     }
 }
 
-/// Throws `nonFinite` (1-based row and column) at the first NaN or infinity.
-func checkFinite(_ values: [Float], columns: Int, name: String) throws {
+/// Throws `nonFinite` (1-based row and column) at the first NaN or infinity; `values` start
+/// at row `firstRow` (0-based) of the file.
+func checkFinite(_ values: [Float], columns: Int, name: String, firstRow: Int = 0) throws {
     if let k = values.firstIndex(where: { !$0.isFinite }) {
-        throw DatasetError.nonFinite(name, row: k / max(columns, 1) + 1, column: k % max(columns, 1) + 1)
+        throw DatasetError.nonFinite(name, row: firstRow + k / max(columns, 1) + 1, column: k % max(columns, 1) + 1)
     }
 }
 
@@ -240,29 +263,46 @@ public enum UserData {
         return m
     }
 
+    /// The block of rows `shard` holds, scaled, and the file's row count. NPY files are read
+    /// only in that block (and only its values are checked); CSV files are parsed whole.
+    public static func readMatrix(_ url: URL, scaling: Scaling = .none, shard: DataShard) throws -> (matrix: Matrix<Float>, totalRows: Int) {
+        if shard == .whole { let m = try readMatrix(url, scaling: scaling); return (m, m.rows) }
+        var m: Matrix<Float>, total: Int
+        switch url.pathExtension.lowercased() {
+        case "npy": (m, total) = try NPY.read(url, shard: shard)
+        case "csv": let whole = try CSV.read(url); total = whole.rows; m = whole.rows(shard.rows(of: whole.rows))
+        default: throw DatasetError.unsupported(url.path, reason: "file type '.\(url.pathExtension)' (expected .npy or .csv)")
+        }
+        scaling.apply(&m)
+        return (m, total)
+    }
+
     /// A data set from files: training inputs, and optionally test inputs and targets (without
     /// targets it is auto-encoder data). Inputs and targets are scaled alike; shapes are checked.
+    /// With a `shard`, the data set holds only that shard's block of each split (see
+    /// `DataShard`), and NPY files are read only there.
     public static func load(trainInputs: URL, trainTargets: URL? = nil, testInputs: URL? = nil, testTargets: URL? = nil,
-                            scaling: Scaling = .none, imageWidth: Int? = nil, imageHeight: Int? = nil) throws -> Dataset {
-        let train = try readMatrix(trainInputs, scaling: scaling)
-        let test = try testInputs.map { try readMatrix($0, scaling: scaling) } ?? Matrix(rows: 0, columns: train.columns)
+                            scaling: Scaling = .none, imageWidth: Int? = nil, imageHeight: Int? = nil,
+                            shard: DataShard = .whole) throws -> Dataset {
+        let (train, trainRows) = try readMatrix(trainInputs, scaling: scaling, shard: shard)
+        let (test, testRows) = try testInputs.map { try readMatrix($0, scaling: scaling, shard: shard) } ?? (Matrix(rows: 0, columns: train.columns), 0)
         if let testInputs, test.columns != train.columns {
             throw DatasetError.shapeMismatch(testInputs.path, reason: "\(test.columns) columns, training inputs have \(train.columns)")
         }
-        let trainT = try trainTargets.map { try readMatrix($0, scaling: scaling) }
-        let testT = try testTargets.map { try readMatrix($0, scaling: scaling) }
-        if let trainTargets, let t = trainT, t.rows != train.rows {
-            throw DatasetError.shapeMismatch(trainTargets.path, reason: "\(t.rows) rows of targets for \(train.rows) training cases")
+        let trainT = try trainTargets.map { try readMatrix($0, scaling: scaling, shard: shard) }
+        let testT = try testTargets.map { try readMatrix($0, scaling: scaling, shard: shard) }
+        if let trainTargets, let t = trainT, t.totalRows != trainRows {
+            throw DatasetError.shapeMismatch(trainTargets.path, reason: "\(t.totalRows) rows of targets for \(trainRows) training cases")
         }
         if let testTargets, let t = testT {
-            guard t.rows == test.rows else {
-                throw DatasetError.shapeMismatch(testTargets.path, reason: "\(t.rows) rows of targets for \(test.rows) test cases")
+            guard t.totalRows == testRows else {
+                throw DatasetError.shapeMismatch(testTargets.path, reason: "\(t.totalRows) rows of targets for \(testRows) test cases")
             }
-            if let u = trainT, u.columns != t.columns {
-                throw DatasetError.shapeMismatch(testTargets.path, reason: "\(t.columns) columns, training targets have \(u.columns)")
+            if let u = trainT?.matrix, u.columns != t.matrix.columns {
+                throw DatasetError.shapeMismatch(testTargets.path, reason: "\(t.matrix.columns) columns, training targets have \(u.columns)")
             }
         }
-        if (trainT == nil) != (testT == nil) && test.rows > 0 {
+        if (trainT == nil) != (testT == nil) && testRows > 0 {
             throw DatasetError.shapeMismatch((testTargets ?? trainInputs).path, reason: "targets given for one split but not the other")
         }
         var width = imageWidth, height = imageHeight
@@ -275,6 +315,6 @@ public enum UserData {
             throw DatasetError.shapeMismatch(trainInputs.path, reason: "image \(w)x\(h) does not match \(train.columns) values per case")
         }
         return Dataset(name: trainInputs.deletingPathExtension().lastPathComponent, train: train, test: test,
-                       trainTargets: trainT, testTargets: testT, imageWidth: width, imageHeight: height)
+                       trainTargets: trainT?.matrix, testTargets: testT?.matrix, imageWidth: width, imageHeight: height)
     }
 }

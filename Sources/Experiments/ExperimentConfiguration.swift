@@ -101,17 +101,24 @@ public struct DataSpecification: Codable, Sendable, Equatable {
         }
     }
 
-    /// Loads the data set this specification names, with its validation split or files.
-    public func load(locations: DataLocations, progress: ProgressHandler? = nil) throws -> Dataset {
+    /// Loads the data set this specification names, with its validation split or files; with
+    /// a `shard`, only that shard's block of each split (a user's NPY files are read only
+    /// there, unless a validation split or file needs the whole training set first).
+    public func load(locations: DataLocations, progress: ProgressHandler? = nil, shard: DataShard = .whole) throws -> Dataset {
         var d: Dataset
         let scaling: Scaling = divideBy.map { .divide(by: $0) } ?? .none
         func url(_ p: String?) -> URL? { p.map { URL(fileURLWithPath: $0) } }
+        // The validation split is the last cases of the whole training set, so the set is
+        // split first and sharded after.
+        let readWhole = validationSplit != nil || validationInputs != nil
         if let benchmark = BenchmarkDataset(rawValue: dataset) {
             d = try Dataset.load(benchmark, locations: locations, curvesSeed: curvesSeed, progress: progress)
         } else {
             guard let trainInputs else { throw ExperimentError.invalid("data set '\(dataset)' is not mnist, curves or faces, and no training file was given") }
             d = try UserData.load(trainInputs: URL(fileURLWithPath: trainInputs), trainTargets: url(trainTargets),
-                                  testInputs: url(testInputs), testTargets: url(testTargets), scaling: scaling)
+                                  testInputs: url(testInputs), testTargets: url(testTargets), scaling: scaling,
+                                  shard: readWhole ? .whole : shard)
+            if !readWhole { return d }
         }
         if let k = validationSplit { d = try d.holdingOut(lastTrainingCases: k) }
         if let v = validationInputs {
@@ -119,7 +126,7 @@ public struct DataSpecification: Codable, Sendable, Equatable {
             let t = try validationTargets.map { try UserData.readMatrix(URL(fileURLWithPath: $0), scaling: scaling) }
             d = try d.withValidation(inputs: x, targets: t, source: validationTargets ?? v)
         }
-        return d
+        return d.shard(shard)
     }
 }
 

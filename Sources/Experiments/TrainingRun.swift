@@ -56,11 +56,13 @@ public func processCPUSeconds() -> Double {
 ///     <folder>/summary.json         why the run stopped, the best iteration, the machine
 ///
 /// `create` starts a new run, `resume` continues one from its last checkpoint; the resumed
-/// trajectory is bit-identical to an uninterrupted one.
+/// trajectory is bit-identical to an uninterrupted one. In a data-parallel run (`context`)
+/// `dataset` is this process's shard and only rank 0 writes the folder.
 public final class TrainingRun {
     public let folder: RunFolder
     public let configuration: ExperimentConfiguration
     public let dataset: Dataset
+    public let context: RunContext
     let objective: NeuralNetworkObjective<Float>
     let trainer: TrainingOptimizer
     /// Seconds spent by earlier invocations of this run (and by pre-training).
@@ -74,6 +76,8 @@ public final class TrainingRun {
     private var cpuAtStart: Double
     /// Best iteration, early stopping and convergence, rebuilt from the kept metrics on resume.
     private var monitor: RunMonitor
+    /// The last record with measured errors (for `summary.json`).
+    private var lastMeasured: MetricsRecord?
 
     public static let bestFolderName = "best"
     /// `best/`: the parameters at the best iteration, in checkpoint form.
@@ -89,11 +93,12 @@ public final class TrainingRun {
 
     private init(folder: RunFolder, configuration c: ExperimentConfiguration, dataset: Dataset, parameters: Vector<Float>,
                  saved: SavedOptimizerState?, tensors: SafeTensorsFile?, elapsedBefore: Double, cpuBefore: Double,
-                 history: [MetricsRecord]) throws {
+                 history: [MetricsRecord], context: RunContext) throws {
         self.folder = folder
         self.configuration = c
         self.dataset = dataset
-        objective = try Self.makeObjective(c, dataset)
+        self.context = context
+        objective = try Self.makeObjective(c, dataset, context)
         let seed = c.seed
         switch c.optimizer {
         case .hf:
@@ -121,6 +126,7 @@ public final class TrainingRun {
         let criterion: SelectionCriterion = (dataset.validation?.rows ?? 0) > 0 ? .validation : dataset.test.rows > 0 ? .test : .train
         monitor = RunMonitor(criterion: criterion, patience: c.earlyStoppingPatience, convergence: c.convergence)
         for r in history { _ = monitor.observe(r) }
+        lastMeasured = history.last(where: Self.isMeasured)
     }
 
     /// A baseline trainer, from its saved state (which must be there when the checkpoint says
@@ -139,7 +145,7 @@ public final class TrainingRun {
                                casesEvaluated: saved?.casesEvaluated ?? 0, store: store)
     }
 
-    private static func makeObjective(_ c: ExperimentConfiguration, _ dataset: Dataset) throws -> NeuralNetworkObjective<Float> {
+    private static func makeObjective(_ c: ExperimentConfiguration, _ dataset: Dataset, _ context: RunContext) throws -> NeuralNetworkObjective<Float> {
         let architecture = c.architecture
         guard dataset.dimension == architecture.inputSize else {
             throw ExperimentError.invalid("the network's input layer has \(architecture.inputSize) units but data set '\(dataset.name)' has \(dataset.dimension) values per case")
@@ -148,10 +154,15 @@ public final class TrainingRun {
         guard targets.columns == architecture.outputSize else {
             throw ExperimentError.invalid("the network's output layer has \(architecture.outputSize) units but the training targets have \(targets.columns) values per case")
         }
-        guard dataset.train.rows > 0 else { throw ExperimentError.invalid("data set '\(dataset.name)' has no training cases") }
+        guard dataset.train.rows > 0 else {
+            if context.rankCount > 1 {
+                throw ExperimentError.invalid("rank \(context.rank) of \(context.rankCount) holds no training cases of data set '\(dataset.name)'; use fewer processes")
+            }
+            throw ExperimentError.invalid("data set '\(dataset.name)' has no training cases")
+        }
         return try NeuralNetworkObjective(architecture: architecture, inputs: dataset.train, targets: targets,
                                           weightCost: c.weightCost, weightCostOnBiases: c.weightCostOnBiases,
-                                          chunkSize: c.chunkSize)
+                                          chunkSize: c.chunkSize, reducer: context.reducer)
     }
 
     /// Starts a new run in `folder` (created; it must not already hold a run).
@@ -161,7 +172,7 @@ public final class TrainingRun {
     /// any directory. Mini-batches larger than the training set are cut to it, with a message.
     public static func create(configuration: ExperimentConfiguration, folder url: URL, locations: DataLocations,
                               workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-                              events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
+                              events: (TrainingEvent) -> Void = { _ in }, context: RunContext = .single) throws -> TrainingRun {
         try configuration.validate()
         let folder = RunFolder(url)
         if FileManager.default.fileExists(atPath: folder.configuration.path) {
@@ -171,27 +182,32 @@ public final class TrainingRun {
         var configuration = configuration
         configuration.data = try configuration.data.resolved(against: workingDirectory)
         configuration.initialParameters = configuration.initialParameters.map { DataSpecification.absolute($0, in: workingDirectory) }
-        let dataset = try load(configuration, locations: locations, events: events)
+        let dataset = try load(configuration, locations: locations, events: events, context: context)
         let notes: [String]
-        (configuration, notes) = configuration.cappingBatchSizes(toCases: dataset.train.rows)
+        // Each process holds a shard: the cap is the whole training set's size.
+        (configuration, notes) = configuration.cappingBatchSizes(toCases: Int(context.reducer.sumAcrossShards(Double(dataset.train.rows)).rounded()))
         for note in notes { events(.message(note)) }
-        _ = try makeObjective(configuration, dataset)   // checks shapes before anything is written
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw ExperimentError.unwritable(url.path, reason: "cannot create the folder (\(ReportingError.reason(error)))")
+        // Checks shapes before anything is written; in a data-parallel run this is also the
+        // point every process passes (a sum) before rank 0 creates the folder.
+        _ = try makeObjective(configuration, dataset, context)
+        if context.writesFiles {
+            do {
+                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            } catch {
+                throw ExperimentError.unwritable(url.path, reason: "cannot create the folder (\(ReportingError.reason(error)))")
+            }
+            try folder.writeConfiguration(configuration)
+            try AtomicFile.write(Data(), to: folder.metrics)
         }
-        try folder.writeConfiguration(configuration)
-        try AtomicFile.write(Data(), to: folder.metrics)
-        let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+        let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events, context: context)
         return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                               saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [])
+                               saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [], context: context)
     }
 
     /// The parameters a new run starts from, and the wall-clock and CPU seconds spent making
     /// them (pre-training; for saved weights their recorded wall-clock time stands for both).
     static func initialParameters(_ c: ExperimentConfiguration, dataset: Dataset, folder: RunFolder,
-                                  events: (TrainingEvent) -> Void) throws -> (Vector<Float>, Double, Double) {
+                                  events: (TrainingEvent) -> Void, context: RunContext = .single) throws -> (Vector<Float>, Double, Double) {
         let layout = c.architecture.layout
         if let path = c.initialParameters {
             let file: SafeTensorsFile
@@ -214,6 +230,11 @@ public final class TrainingRun {
             let seconds = Double(file.metadata["pretraining_seconds"] ?? "0") ?? 0
             return (try parametersVector(from: file, layout: layout, file: saved.path), seconds,
                     file.metadata["pretraining_cpu_seconds"].flatMap(Double.init) ?? seconds)
+        }
+        // RBM pre-training is sequential over all training cases (CD-1 mini-batches), so
+        // its weights come from one process; a data-parallel run starts from them.
+        guard context.rankCount == 1 else {
+            throw ExperimentError.invalid("--init pretrained runs in one process: pre-train with `hf train --init pretrained --max-iterations 0`, then start the parallel run with --init-from <run>/\(pretrainedFileName)")
         }
         let clock = ContinuousClock(), start = clock.now, cpuStart = processCPUSeconds()
         let theta = try Pretraining.pretrain(c.architecture, specification: p, data: dataset.train, events: events)
@@ -250,10 +271,10 @@ public final class TrainingRun {
     public static func resume(folder url: URL, locations: DataLocations, maximumIterations: Int? = nil,
                               timeLimitSeconds: Double? = nil, movedFiles: [String: String] = [:],
                               workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-                              events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
+                              events: (TrainingEvent) -> Void = { _ in }, context: RunContext = .single) throws -> TrainingRun {
         try resume(folder: url, locations: locations,
                    changes: ResumeChanges(maximumIterations: maximumIterations, timeLimitSeconds: timeLimitSeconds),
-                   movedFiles: movedFiles, workingDirectory: workingDirectory, events: events)
+                   movedFiles: movedFiles, workingDirectory: workingDirectory, events: events, context: context)
     }
 
     /// Reopens the run in `folder` at its last checkpoint, with its stopping rules changed as
@@ -262,7 +283,7 @@ public final class TrainingRun {
     public static func resume(folder url: URL, locations: DataLocations, changes: ResumeChanges,
                               movedFiles: [String: String] = [:],
                               workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-                              events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingRun {
+                              events: (TrainingEvent) -> Void = { _ in }, context: RunContext = .single) throws -> TrainingRun {
         let folder = RunFolder(url)
         guard FileManager.default.fileExists(atPath: folder.configuration.path) else {
             throw ExperimentError.unreadableRun("\(url.path): not a run folder (no config.json)")
@@ -283,20 +304,20 @@ public final class TrainingRun {
         try configuration.data.checkFilesExist { flag in
             "if it moved, give its new location: hf train --resume \(url.path) \(flag) FILE"
         }
-        let dataset = try load(configuration, locations: locations, events: events)
+        let dataset = try load(configuration, locations: locations, events: events, context: context)
         if !movedFiles.isEmpty {
-            _ = try makeObjective(configuration, dataset)   // runs from before file records: shapes must still fit
+            _ = try makeObjective(configuration, dataset, context)   // runs from before file records: shapes must still fit
             let moved = DataSpecification.fileFields.filter { movedFiles[$0.name] != nil }
             events(.message("data now read from " + moved.compactMap { configuration.data[keyPath: $0.path] }.joined(separator: ", ")))
         }
-        if configuration != before { try folder.writeConfiguration(configuration) }
+        if configuration != before && context.writesFiles { try folder.writeConfiguration(configuration) }
         guard FileManager.default.fileExists(atPath: folder.checkpoint.path) else {
             // Interrupted before its first checkpoint: start over (pre-trained weights are kept).
             events(.message("no checkpoint in \(url.path) yet: starting from iteration 0"))
-            try AtomicFile.write(Data(), to: folder.metrics)
-            let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events)
+            if context.writesFiles { try AtomicFile.write(Data(), to: folder.metrics) }
+            let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events, context: context)
             return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
-                                   saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [])
+                                   saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [], context: context)
         }
         let checkpoint: Checkpoint<SavedOptimizerState>
         do { checkpoint = try Checkpoint<SavedOptimizerState>.read(from: folder.checkpoint) }
@@ -308,14 +329,15 @@ public final class TrainingRun {
         let theta = try parametersVector(from: checkpoint.parameters, layout: configuration.architecture.layout,
                                          file: folder.checkpoint.path)
         // Metrics written after the checkpoint belong to iterations that will be recomputed.
-        _ = try MetricsLog.truncate(folder.metrics, keepingIterationsThrough: saved.iteration)
-        let history = try folder.readMetrics()
+        if context.writesFiles { _ = try MetricsLog.truncate(folder.metrics, keepingIterationsThrough: saved.iteration) }
+        // Every process reads the same kept records (rank 0 may not have truncated yet).
+        let history = try folder.readMetrics().filter { $0.iteration <= saved.iteration }
         events(.message("resuming \(url.path) at iteration \(saved.iteration)"))
         let run: TrainingRun
         do {
             run = try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
                                   saved: saved, tensors: checkpoint.parameters, elapsedBefore: saved.elapsedSeconds,
-                                  cpuBefore: saved.cpuSeconds ?? saved.elapsedSeconds, history: history)
+                                  cpuBefore: saved.cpuSeconds ?? saved.elapsedSeconds, history: history, context: context)
         } catch let e as ExperimentError {
             throw ExperimentError.unreadableRun("\(folder.checkpoint.path): \(e)")
         }
@@ -329,13 +351,14 @@ public final class TrainingRun {
     }
 
     private static func load(_ configuration: ExperimentConfiguration, locations: DataLocations,
-                             events: (TrainingEvent) -> Void) throws -> Dataset {
+                             events: (TrainingEvent) -> Void, context: RunContext) throws -> Dataset {
         let clock = ContinuousClock(), start = clock.now
         events(.message("loading data set '\(configuration.data.dataset)'"))
-        let dataset = try configuration.data.load(locations: locations, progress: nil)
+        let dataset = try configuration.data.load(locations: locations, progress: nil, shard: context.shard)
         let s = (clock.now - start).components
-        events(.message(String(format: "data: %d training and %d test cases of %d values (%.1f s)", dataset.train.rows,
-                               dataset.test.rows, dataset.dimension, Double(s.seconds) + Double(s.attoseconds) * 1e-18)))
+        let part = context.rankCount > 1 ? String(format: " in rank %d's shard (of %d)", context.rank, context.rankCount) : ""
+        events(.message(String(format: "data: %d training and %d test cases of %d values%@ (%.1f s)", dataset.train.rows,
+                               dataset.test.rows, dataset.dimension, part, Double(s.seconds) + Double(s.attoseconds) * 1e-18)))
         return dataset
     }
 
@@ -375,8 +398,10 @@ public final class TrainingRun {
         try! NeuralNetwork(architecture: configuration.architecture, parameters: trainer.parameters)
     }
 
-    /// Writes the checkpoint for the current state (atomically) and the reconstructions picture.
+    /// Writes the checkpoint for the current state (atomically) and the reconstructions picture;
+    /// only rank 0 of a data-parallel run writes (the others hold the same state).
     public func writeCheckpoint(elapsedSeconds: Double) throws {
+        guard context.writesFiles else { return }
         var tensors = Self.parameterTensors(trainer.parameters, layout: configuration.architecture.layout)
         for t in trainer.extraTensors() { tensors.append(SafeTensor(name: t.name, shape: [t.values.count], values: t.values)) }
         try Checkpoint(tensors: tensors, metadata: ["format": "hessianfree-checkpoint", "version": HessianFreeVersion.current,
@@ -397,6 +422,7 @@ public final class TrainingRun {
     /// Writes the current parameters to `best/` (atomically, in checkpoint form), as the
     /// parameters of `record`'s iteration.
     func writeBest(_ record: MetricsRecord) throws {
+        guard context.writesFiles else { return }
         let tensors = Self.parameterTensors(trainer.parameters, layout: configuration.architecture.layout)
         let state = BestParametersState(iteration: record.iteration, selectedBy: monitor.criterion, errors: .init(record))
         try Checkpoint(tensors: tensors, metadata: ["format": "hessianfree-best-parameters", "version": HessianFreeVersion.current,
@@ -405,13 +431,17 @@ public final class TrainingRun {
     }
 
     /// The summary of the run as it stands.
-    func summary(stopReason: RunStopReason, seconds: Double, lastRecord: MetricsRecord?) throws -> TrainingSummary {
-        let lastMeasured = try folder.readMetrics().last { !$0.trainError.isNaN || $0.testError != nil || $0.validationError != nil }
-        return TrainingSummary(stopReason: stopReason, iterations: trainer.iteration, seconds: seconds, cpuSeconds: cpuSeconds(),
-                               selectedBy: monitor.criterion, bestIteration: monitor.best?.iteration,
-                               best: monitor.best.map { .init($0) }, last: lastMeasured.map { .init($0) },
-                               optimizer: configuration.optimizer.rawValue, preset: configuration.preset,
-                               machine: .current(), toolVersion: HessianFreeVersion.current)
+    func summary(stopReason: RunStopReason, seconds: Double) -> TrainingSummary {
+        TrainingSummary(stopReason: stopReason, iterations: trainer.iteration, seconds: seconds, cpuSeconds: cpuSeconds(),
+                        selectedBy: monitor.criterion, bestIteration: monitor.best?.iteration,
+                        best: monitor.best.map { .init($0) }, last: lastMeasured.map { .init($0) },
+                        optimizer: configuration.optimizer.rawValue, preset: configuration.preset, ranks: context.rankCount,
+                        machine: .current(), toolVersion: HessianFreeVersion.current)
+    }
+
+    /// Whether `record` carries measured errors (they are NaN or absent between evaluations).
+    private static func isMeasured(_ record: MetricsRecord) -> Bool {
+        !record.trainError.isNaN || record.testError != nil || record.validationError != nil
     }
 
     /// `reconstructions.png`: the first test images (training images when there is no test
@@ -441,7 +471,7 @@ public final class TrainingRun {
     @discardableResult
     public func run(stop: StopFlag = StopFlag(), events: @escaping (TrainingEvent) -> Void = { _ in }) throws -> TrainingOutcome {
         let c = configuration
-        let log = try MetricsLog(appendingTo: folder.metrics)
+        let log = context.writesFiles ? try MetricsLog(appendingTo: folder.metrics) : nil
         let clock = ContinuousClock(), start = clock.now
         func elapsed() -> Double {
             let d = (clock.now - start).components
@@ -457,8 +487,10 @@ public final class TrainingRun {
 
         loop: while true {
             if let m = c.maximumIterations, trainer.iteration >= m { reason = .maximumIterations; break }
-            if let t = c.timeLimitSeconds, elapsed() - elapsedBefore + spentInThisInvocation >= t { reason = .timeLimit; break }
-            if stop.isRequested { reason = .interrupted; break }
+            // Clocks and signals differ between processes: all stop when any one would.
+            let timeUp = c.timeLimitSeconds.map { elapsed() - elapsedBefore + spentInThisInvocation >= $0 } ?? false
+            if context.anyProcess(timeUp) { reason = .timeLimit; break }
+            if context.anyProcess(stop.isRequested) { reason = .interrupted; break }
             // A baseline whose line search can no longer move the parameters has converged as
             // far as it can go.
             if trainer.isStalled { reason = .converged; break }
@@ -491,20 +523,27 @@ public final class TrainingRun {
                     // that pass also measured the training error.
                     trainError = train.reconstructionError
                 } else {
-                    let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize)
+                    let train = try network.metrics(inputs: dataset.train, targets: trainTargets, chunkSize: c.chunkSize,
+                                                    reducer: context.reducer)
                     trainError = train.reconstructionError
                     if c.optimizer != .hf { objectiveValue = train.loss + objective.regularization(at: trainer.parameters) }
-                    flops += forwardFlops(c.architecture, cases: dataset.train.rows)
+                    flops += forwardFlops(c.architecture, cases: objective.caseCount)
                 }
-                if dataset.test.rows > 0 {
-                    testError = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize).reconstructionError
-                    flops += forwardFlops(c.architecture, cases: dataset.test.rows)
+                // Test and validation sets are sharded like the training set; a split some
+                // process holds cases of is evaluated by all (the sums are collective).
+                if context.anyProcess(dataset.test.rows > 0) {
+                    let test = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize,
+                                                   reducer: context.reducer)
+                    testError = test.reconstructionError
+                    flops += forwardFlops(c.architecture, cases: test.cases)
                 }
-                if let v = dataset.validation, v.rows > 0 {
+                if context.anyProcess((dataset.validation?.rows ?? 0) > 0) {
                     // FACES holds people 26-30 out as a validation set (for early stopping).
-                    validationError = try network.metrics(inputs: v, targets: dataset.targets(.validation) ?? v,
-                                                          chunkSize: c.chunkSize).reconstructionError
-                    flops += forwardFlops(c.architecture, cases: v.rows)
+                    let v = dataset.validation ?? Matrix(rows: 0, columns: dataset.dimension)
+                    let validation = try network.metrics(inputs: v, targets: dataset.targets(.validation) ?? v,
+                                                         chunkSize: c.chunkSize, reducer: context.reducer)
+                    validationError = validation.reconstructionError
+                    flops += forwardFlops(c.architecture, cases: validation.cases)
                 }
             }
             let now = elapsed()
@@ -530,10 +569,12 @@ public final class TrainingRun {
             metrics.evaluationSeconds = now - evaluationStart
             metrics.cpuSeconds = cpuSeconds()
             if step.nonFiniteDirection { metrics.nonFiniteDirection = true }
-            try log.append(metrics)
+            metrics.ranks = context.rankCount
+            try log?.append(metrics)
             lastRecord = metrics
             events(.iteration(metrics))
 
+            if Self.isMeasured(metrics) { lastMeasured = metrics }
             let observation = monitor.observe(metrics)
             if observation.isNewBest { try writeBest(metrics) }
             if trainer.iteration - lastCheckpointIteration >= c.checkpointInterval {
@@ -553,8 +594,8 @@ public final class TrainingRun {
             try writeCheckpoint(elapsedSeconds: total)
             events(.checkpoint(iteration: trainer.iteration))
         }
-        let summary = try self.summary(stopReason: reason, seconds: total, lastRecord: lastRecord)
-        try JSONFile.write(summary, to: folder.url.appendingPathComponent(TrainingSummary.fileName))
+        let summary = self.summary(stopReason: reason, seconds: total)
+        if context.writesFiles { try JSONFile.write(summary, to: folder.url.appendingPathComponent(TrainingSummary.fileName)) }
         elapsedBefore = total
         spentInThisInvocation = 0
         return TrainingOutcome(stopReason: reason, iterations: trainer.iteration, seconds: total, lastRecord: lastRecord,

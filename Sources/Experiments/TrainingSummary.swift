@@ -61,12 +61,14 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     public var last: Errors?
     public var optimizer: String
     public var preset: String
+    /// Processes of a data-parallel run (1 in one process).
+    public var ranks: Int
     public var machine: MachineDescription
     public var toolVersion: String
 
     enum CodingKeys: String, CodingKey {
         case stopReason = "stop_reason", iterations, seconds, cpuSeconds = "cpu_seconds", selectedBy = "selected_by"
-        case bestIteration = "best_iteration", best, last, optimizer, preset, machine, toolVersion = "tool_version"
+        case bestIteration = "best_iteration", best, last, optimizer, preset, ranks, machine, toolVersion = "tool_version"
     }
 
     public static let fileName = "summary.json"

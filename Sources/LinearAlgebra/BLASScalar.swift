@@ -29,6 +29,11 @@ where Self.RawSignificand: FixedWidthInteger {
     static func dot(n: Int, x: UnsafePointer<Self>, incx: Int, y: UnsafePointer<Self>, incy: Int) -> Double
     /// Euclidean norm, computed in Double.
     static func nrm2(n: Int, x: UnsafePointer<Self>, incx: Int) -> Double
+    /// x[i] *= y[i] and x[i] /= y[i] for i < n. Concrete loops per scalar type: generic code
+    /// (CG's preconditioner, once per step on every parameter) would otherwise pay a witness
+    /// call per element, about 50 ns, 0.14 s per step on the MNIST auto-encoder.
+    static func multiply(n: Int, x: UnsafeMutablePointer<Self>, by y: UnsafePointer<Self>)
+    static func divide(n: Int, x: UnsafeMutablePointer<Self>, by y: UnsafePointer<Self>)
     /// A short name used in reports ("float32" / "float64").
     static var typeName: String { get }
 }
@@ -65,6 +70,12 @@ extension Float: BLASScalar {
     public static func nrm2(n: Int, x: UnsafePointer<Float>, incx: Int) -> Double {
         cblas_dsdot(i32(n), x, i32(incx), x, i32(incx)).squareRoot()
     }
+    public static func multiply(n: Int, x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>) {
+        for i in 0..<n { x[i] *= y[i] }
+    }
+    public static func divide(n: Int, x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>) {
+        for i in 0..<n { x[i] /= y[i] }
+    }
     public static var typeName: String { "float32" }
 }
 
@@ -93,6 +104,12 @@ extension Double: BLASScalar {
     }
     public static func nrm2(n: Int, x: UnsafePointer<Double>, incx: Int) -> Double {
         cblas_dnrm2(i32(n), x, i32(incx))
+    }
+    public static func multiply(n: Int, x: UnsafeMutablePointer<Double>, by y: UnsafePointer<Double>) {
+        for i in 0..<n { x[i] *= y[i] }
+    }
+    public static func divide(n: Int, x: UnsafeMutablePointer<Double>, by y: UnsafePointer<Double>) {
+        for i in 0..<n { x[i] /= y[i] }
     }
     public static var typeName: String { "float64" }
 }

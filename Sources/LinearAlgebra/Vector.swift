@@ -75,15 +75,17 @@ public struct Vector<Scalar: BLASScalar>: Sendable, Equatable, Codable {
     /// self = self * y elementwise.
     public mutating func multiply(elementwiseBy y: Vector) {
         precondition(count == y.count, "multiply: lengths \(y.count) and \(count) differ")
+        if count == 0 { return }
         elements.withUnsafeMutableBufferPointer { a in
-            y.elements.withUnsafeBufferPointer { b in for i in 0..<a.count { a[i] *= b[i] } }
+            y.elements.withUnsafeBufferPointer { b in Scalar.multiply(n: a.count, x: a.baseAddress!, by: b.baseAddress!) }
         }
     }
     /// self = self / y elementwise.
     public mutating func divide(elementwiseBy y: Vector) {
         precondition(count == y.count, "divide: lengths \(y.count) and \(count) differ")
+        if count == 0 { return }
         elements.withUnsafeMutableBufferPointer { a in
-            y.elements.withUnsafeBufferPointer { b in for i in 0..<a.count { a[i] /= b[i] } }
+            y.elements.withUnsafeBufferPointer { b in Scalar.divide(n: a.count, x: a.baseAddress!, by: b.baseAddress!) }
         }
     }
     /// True when every element is finite.

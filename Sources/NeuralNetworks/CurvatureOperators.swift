@@ -25,7 +25,8 @@ final class CurvatureScratch<Scalar: NetworkScalar> {
 
     init(kind: CurvatureKind, architecture: NetworkArchitecture, rows b: Int) {
         self.kind = kind; rows = b
-        workspace = PassWorkspace(architecture: architecture, capacity: b, withSquares: false)
+        // A process of a data-parallel run may hold none of a batch's cases (b = 0).
+        workspace = PassWorkspace(architecture: architecture, capacity: max(b, 1), withSquares: false)
         let sizes = architecture.layerSizes
         let L = sizes.count - 1
         let widest = sizes.max()!
@@ -43,18 +44,24 @@ final class CurvatureScratch<Scalar: NetworkScalar> {
 /// A curvature mini-batch gathered once: its input rows (B x n_0) in `workspace.activations[0]`
 /// and target rows (B x n_L) in `workspace.gatheredTargets`; the workspace has room for every
 /// layer's activations of all B cases.
+///
+/// B (`rows`) counts the cases this process holds; `batchSize` those of all shards, the
+/// divisor of the mean. In a data-parallel run a process may hold none of a batch's cases.
 final class CurvatureBatch<Scalar: NetworkScalar> {
     let rows: Int
+    let batchSize: Int
     /// Holds the batch's memory for as long as an operator uses this batch.
     let scratch: CurvatureScratch<Scalar>
     var workspace: PassWorkspace<Scalar> { scratch.workspace }
 
-    init(inputs: Matrix<Scalar>, targets: Matrix<Scalar>, rows selection: [Int], scratch: CurvatureScratch<Scalar>) {
+    init(inputs: Matrix<Scalar>, targets: Matrix<Scalar>, rows selection: [Int], batchSize: Int, scratch: CurvatureScratch<Scalar>) {
+        precondition(batchSize >= selection.count && batchSize > 0, "batch of \(batchSize) cases cannot hold \(selection.count) local ones")
         precondition(scratch.rows == selection.count, "scratch for \(scratch.rows) cases, batch of \(selection.count)")
         rows = selection.count
+        self.batchSize = batchSize
         self.scratch = scratch
         let (n0, nL) = (inputs.columns, targets.columns)
-        let gi = scratch.workspace.activations[0].pointer, gt = scratch.workspace.gatheredTargets.pointer
+        let gi = workspace.activations[0].pointer, gt = workspace.gatheredTargets.pointer
         inputs.storage.withUnsafeBufferPointer { x in
             targets.storage.withUnsafeBufferPointer { t in
                 for (r, row) in selection.enumerated() {
@@ -70,7 +77,7 @@ final class CurvatureBatch<Scalar: NetworkScalar> {
 
 /// Gauss-Newton, exact Hessian or empirical Fisher products on a fixed batch, linearized at
 /// fixed parameters. All three include the weight-cost term weightCost * v and average the
-/// data term over the B cases of the batch.
+/// data term over the cases of the batch (summed across shards by `reducer` first).
 ///
 /// - Gauss-Newton (Schraudolph 2002): R-forward Rz_l = Ra_{l-1} W_l + a_{l-1} V_l + vb_l,
 ///   Ra_l = f'_l * Rz_l; then H_L Rz_L (the matched loss's Hessian in z_L) is backpropagated
@@ -90,7 +97,9 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
     let parameters: Vector<Scalar>
     let batch: CurvatureBatch<Scalar>
     let regularizer: WeightCost
-    /// f(theta) on the batch (mean loss plus weight cost), from the linearizing forward pass.
+    let reducer: any ShardReducer
+    /// f(theta) on the batch (mean loss over all shards plus weight cost), from the
+    /// linearizing forward pass.
     let valueAtLinearizationPoint: Double?
     private var rForward: [ScratchBuffer<Scalar>] { batch.scratch.rForward }
     private var deltas: [ScratchBuffer<Scalar>] { batch.scratch.deltas }
@@ -100,26 +109,26 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
     private var caseDots: ScratchBuffer<Scalar> { batch.scratch.caseDots }
 
     init(kind: CurvatureKind, passes: NetworkPasses<Scalar>, parameters: Vector<Scalar>,
-         batch: CurvatureBatch<Scalar>, regularizer: WeightCost) {
+         batch: CurvatureBatch<Scalar>, regularizer: WeightCost, reducer: any ShardReducer) {
         precondition(kind != .finiteDifference, "finite differences have their own operator")
         precondition(batch.scratch.kind == kind, "scratch made for \(batch.scratch.kind), operator of \(kind)")
         self.kind = kind; self.passes = passes; self.parameters = parameters
-        self.batch = batch; self.regularizer = regularizer
+        self.batch = batch; self.regularizer = regularizer; self.reducer = reducer
         let b = batch.rows
         let sizes = passes.architecture.layerSizes
         let L = passes.layerCount
         let needsDeltas = kind != .gaussNewton
         let deltas = batch.scratch.deltas, secondOrder = batch.scratch.secondOrder
 
-        // Linearize: forward once; the loss kernel turns z_L into y_L and writes delta_L.
+        // Linearize: forward once; the loss kernel turns z_L into y_L and writes delta_L. Every
+        // shard takes part in the sum of the batch loss, also one holding none of the batch.
         let ws = batch.workspace
-        valueAtLinearizationPoint = parameters.elements.withUnsafeBufferPointer { t in
+        let localLoss: Double = b == 0 ? 0 : parameters.elements.withUnsafeBufferPointer { t in
             let theta = t.baseAddress!
             passes.forward(parameters: theta, input: batch.input, rows: b, outputs: { ws.activations[$0].pointer }, activateOutput: false)
             let loss = passes.outputLoss(ws.activations[L].pointer, targets: batch.target,
                                          gradient: needsDeltas ? deltas[L].pointer : nil, rows: b)
-            let value = loss / Double(b) + regularizer.value(theta)
-            guard needsDeltas else { return value }
+            guard needsDeltas else { return loss }
             for l in stride(from: L, through: 2, by: -1) {
                 let (fanIn, fanOut) = (sizes[l - 1], sizes[l])
                 let next = deltas[l - 1].pointer
@@ -133,8 +142,10 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
                 }
                 NetworkPasses<Scalar>.multiplyByDerivative(activation, next, outputs: a, count: b * fanIn)
             }
-            return value
+            return loss
         }
+        valueAtLinearizationPoint = reducer.sumAcrossShards(localLoss) / Double(batch.batchSize)
+            + parameters.elements.withUnsafeBufferPointer { regularizer.value($0.baseAddress!) }
     }
 
     /// a_{l-1}: the batch inputs for l = 1, layer l-1's outputs otherwise (B x n_{l-1}).
@@ -165,12 +176,15 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
             v.elements.withUnsafeBufferPointer { vp in
                 result.elements.withUnsafeMutableBufferPointer { r in
                     let (theta, direction, out) = (t.baseAddress!, vp.baseAddress!, r.baseAddress!)
-                    switch kind {
-                    case .gaussNewton: gaussNewton(theta, direction, out)
-                    case .hessian: hessian(theta, direction, out)
-                    case .fisher: fisher(theta, direction, out)
-                    case .finiteDifference: preconditionFailure("unreachable")
+                    if batch.rows > 0 {
+                        switch kind {
+                        case .gaussNewton: gaussNewton(theta, direction, out)
+                        case .hessian: hessian(theta, direction, out)
+                        case .fisher: fisher(theta, direction, out)
+                        case .finiteDifference: preconditionFailure("unreachable")
+                        }
                     }
+                    reducer.sumAcrossShards(generic: r)
                     regularizer.add(direction, into: out)
                 }
             }
@@ -194,7 +208,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
         passes.multiplyByOutputHessian(ws.delta.pointer, outputs: ws.activations[L].pointer, rows: b)
         passes.backward(parameters: theta, input: batch.input, rows: b,
                         activations: { UnsafePointer(ws.activations[$0].pointer) }, workspace: ws,
-                        scale: Scalar(1.0 / Double(b)), gradient: out, squaredGradient: nil)
+                        scale: Scalar(1.0 / Double(batch.batchSize)), gradient: out, squaredGradient: nil)
     }
 
     private func hessian(_ theta: UnsafePointer<Scalar>, _ v: UnsafePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>) {
@@ -211,7 +225,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
             }
         }
         passes.multiplyByOutputHessian(ws.delta.pointer, outputs: ws.activations[L].pointer, rows: b)
-        let scale = Scalar(1.0 / Double(b))
+        let scale = Scalar(1.0 / Double(batch.batchSize))
         for l in stride(from: L, through: 1, by: -1) {
             let layer = passes.layout.layers[l - 1]
             let rdelta = MatrixView(base: UnsafePointer(ws.delta.pointer), rows: b, columns: layer.fanOut)
@@ -246,7 +260,7 @@ final class NetworkCurvatureOperator<Scalar: NetworkScalar>: CurvatureOperator {
             rForwardLayer(l, theta: theta, v: v, previousR: nil, into: u)
             Scalar.addRowDots(u, deltas[l].pointer, rows: b, columns: passes.size(l), into: s)
         }
-        let scale = Scalar(1.0 / Double(b))
+        let scale = Scalar(1.0 / Double(batch.batchSize))
         for l in 1...L {
             let layer = passes.layout.layers[l - 1]
             u.update(from: deltas[l].pointer, count: b * layer.fanOut)
@@ -273,27 +287,32 @@ final class FiniteDifferenceHessianOperator<Scalar: NetworkScalar>: CurvatureOpe
     let parameters: Vector<Scalar>
     let batch: CurvatureBatch<Scalar>
     let regularizer: WeightCost
+    let reducer: any ShardReducer
     let workspace: PassWorkspace<Scalar>
     private var shifted: Vector<Scalar>
     private var plusGradient: Vector<Scalar>
 
     init(passes: NetworkPasses<Scalar>, parameters: Vector<Scalar>, batch: CurvatureBatch<Scalar>,
-         regularizer: WeightCost, chunkSize: Int) {
+         regularizer: WeightCost, chunkSize: Int, reducer: any ShardReducer) {
         self.passes = passes; self.parameters = parameters; self.batch = batch; self.regularizer = regularizer
-        workspace = PassWorkspace(architecture: passes.architecture, capacity: min(chunkSize, batch.rows), withSquares: false)
+        self.reducer = reducer
+        workspace = PassWorkspace(architecture: passes.architecture, capacity: max(min(chunkSize, batch.rows), 1), withSquares: false)
         shifted = parameters
         plusGradient = Vector(zeros: parameters.count)
     }
 
-    /// The batch gradient (mean loss gradient plus weight cost) at `theta` into `gradient`.
+    /// The batch gradient (mean loss gradient over all shards plus weight cost) at `theta` into `gradient`.
     private func batchGradient(at theta: Vector<Scalar>, into gradient: inout Vector<Scalar>) {
         gradient.setZero()
-        let scale = Scalar(1.0 / Double(batch.rows))
+        let scale = Scalar(1.0 / Double(batch.batchSize))
         theta.elements.withUnsafeBufferPointer { t in
             gradient.elements.withUnsafeMutableBufferPointer { g in
-                _ = passes.accumulate(parameters: t.baseAddress!, inputs: batch.input, targets: batch.target,
-                                      totalRows: batch.rows, rows: nil, workspace: workspace, scale: scale,
-                                      gradient: g.baseAddress!, squaredGradient: nil)
+                if batch.rows > 0 {
+                    _ = passes.accumulate(parameters: t.baseAddress!, inputs: batch.input, targets: batch.target,
+                                          totalRows: batch.rows, rows: nil, workspace: workspace, scale: scale,
+                                          gradient: g.baseAddress!, squaredGradient: nil)
+                }
+                reducer.sumAcrossShards(generic: g)
                 regularizer.add(t.baseAddress!, into: g.baseAddress!)
             }
         }

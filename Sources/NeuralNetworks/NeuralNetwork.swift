@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Optimization
 
 /// Cases per chunk of a full-data pass unless told otherwise. Chunks bound the memory of
 /// activations (MNIST's auto-encoder: 2500 x 4314 Float activations, about 43 MB, plus
@@ -118,7 +119,11 @@ public struct NeuralNetwork<Scalar: NetworkScalar>: Sendable {
 
     /// Loss, reconstruction error and (softmax) classification error on a data set,
     /// inputs cases x n_0 and targets cases x n_L, in chunks of `chunkSize` cases.
-    public func metrics(inputs: Matrix<Scalar>, targets: Matrix<Scalar>, chunkSize: Int = defaultChunkSize) throws -> NetworkMetrics {
+    ///
+    /// With a data-parallel `reducer`, `inputs` and `targets` are this process's block of the
+    /// cases, and the metrics are those of all shards' cases together.
+    public func metrics(inputs: Matrix<Scalar>, targets: Matrix<Scalar>, chunkSize: Int = defaultChunkSize,
+                        reducer: any ShardReducer = LocalShards()) throws -> NetworkMetrics {
         try architecture.checkData(inputs: inputs, targets: targets)
         precondition(chunkSize > 0, "chunk size must be positive")
         let passes = NetworkPasses<Scalar>(architecture: architecture)
@@ -133,7 +138,12 @@ public struct NeuralNetwork<Scalar: NetworkScalar>: Sendable {
                 }
             }
         }
-        return NetworkMetrics(sums: (loss, tally.squaredError, tally.misclassified), cases: inputs.rows, loss: architecture.loss)
+        if reducer.shardCount == 1 {
+            return NetworkMetrics(sums: (loss, tally.squaredError, tally.misclassified), cases: inputs.rows, loss: architecture.loss)
+        }
+        var sums = [loss, tally.squaredError, Double(tally.misclassified), Double(inputs.rows)]
+        sums.withUnsafeMutableBufferPointer { reducer.sumAcrossShards($0) }
+        return NetworkMetrics(sums: (sums[0], sums[1], Int(sums[2].rounded())), cases: Int(sums[3].rounded()), loss: architecture.loss)
     }
 }
 

@@ -12,30 +12,34 @@ extension NeuralNetworkObjective {
 extension NeuralNetworkObjective: StochasticObjective {
     /// Mean loss over the selected cases plus the weight cost, and its gradient: what the
     /// mini-batch baselines (SGD, Adam, H&S's nonlinear-CG fine-tuning) step on. `.all` is
-    /// the full-data evaluation; `.indices` are local cases, chunked like every other pass.
+    /// the full-data evaluation; `.indices` are global cases, chunked like every other pass,
+    /// each process summing those it holds before the sums are added across shards.
     public func valueAndGradient(at parameters: Vector<Scalar>, cases: CaseSelection) throws -> (value: Double, gradient: Vector<Scalar>) {
         guard case .indices(let selection) = cases else {
             let e = try evaluate(at: parameters, squaredGradientDiagonal: false)
             return (e.value, e.gradient)
         }
         precondition(parameters.count == parameterCount, "expected \(parameterCount) parameters, got \(parameters.count)")
-        guard !selection.isEmpty, selection.allSatisfy({ $0 >= 0 && $0 < inputs.rows }) else {
-            throw ObjectiveError.shapeMismatch("a mini-batch needs case indices in 0..<\(inputs.rows), got \(selection.count) cases")
+        guard !selection.isEmpty, selection.allSatisfy({ $0 >= 0 && $0 < globalCaseCount }) else {
+            throw ObjectiveError.shapeMismatch("a mini-batch needs case indices in 0..<\(globalCaseCount), got \(selection.count) cases")
         }
+        let local = try localRows(selection)
         var gradient = Vector<Scalar>(zeros: parameterCount)
         let ws = workspace()
-        let loss = parameters.elements.withUnsafeBufferPointer { theta in
+        var loss = local.isEmpty ? 0 : parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
                 targets.storage.withUnsafeBufferPointer { t in
                     gradient.elements.withUnsafeMutableBufferPointer { g in
                         passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
-                                          totalRows: inputs.rows, rows: selection, workspace: ws,
+                                          totalRows: inputs.rows, rows: local, workspace: ws,
                                           scale: Scalar(1.0 / Double(selection.count)),
                                           gradient: g.baseAddress!, squaredGradient: nil)
                     }
                 }
             }
         }
+        loss = reducer.sumAcrossShards(loss)
+        reducer.sumAcrossShards(&gradient)
         let value = parameters.elements.withUnsafeBufferPointer { theta in
             gradient.elements.withUnsafeMutableBufferPointer { g in
                 regularizer.add(theta.baseAddress!, into: g.baseAddress!)

@@ -12,6 +12,12 @@ import Optimization
 /// Full-data passes run in chunks of `chunkSize` cases through work buffers allocated once;
 /// chunk sums are added in a fixed order, then summed across shards through `reducer`
 /// before division by the global case count.
+///
+/// In a data-parallel run each process holds one block of the training set (`inputs`,
+/// `targets`: the cases `caseOffset..<caseOffset + inputs.rows` of all shards' cases).
+/// Case selections (curvature mini-batches, backtracking's batch values, mini-batch
+/// gradients) name global cases; each process works on the ones it holds and the partial
+/// sums are added across shards, so every process gets the same means.
 public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
     public let architecture: NetworkArchitecture
     public let layout: ParameterLayout
@@ -28,6 +34,8 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
     public let reducer: any ShardReducer
     /// Training cases over all shards (the divisor of every full-data mean).
     public let globalCaseCount: Int
+    /// The global index of this process's first case.
+    public let caseOffset: Int
 
     let passes: NetworkPasses<Scalar>
     let regularizer: WeightCost
@@ -57,7 +65,7 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         self.weightCost = weightCost; self.weightCostOnBiases = weightCostOnBiases
         self.chunkSize = chunkSize
         self.reducer = reducer
-        globalCaseCount = Int(reducer.sumAcrossShards(Double(inputs.rows)).rounded())
+        (caseOffset, globalCaseCount) = reducer.caseOffsetAndTotal(localCount: inputs.rows)
         passes = NetworkPasses(architecture: architecture)
         regularizer = WeightCost(coefficient: weightCost, includesBiases: weightCostOnBiases, layout: layout)
     }
@@ -117,29 +125,44 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         return Evaluation(value: value, gradient: gradient, squaredGradientDiagonal: squared)
     }
 
-    /// Mean loss on the selected cases plus the weight cost. `.all` is summed across shards;
-    /// `.indices` are local cases (a mini-batch is local to the process that holds it).
+    /// The local rows of the global case indices `selection` that this process holds, in
+    /// the selection's order. Throws when an index is outside 0..<caseCount.
+    func localRows(_ selection: [Int]) throws -> [Int] {
+        guard selection.allSatisfy({ $0 >= 0 && $0 < globalCaseCount }) else {
+            throw ObjectiveError.shapeMismatch("case indices must lie in 0..<\(globalCaseCount)")
+        }
+        let held = caseOffset..<(caseOffset + inputs.rows)
+        return selection.compactMap { held.contains($0) ? $0 - caseOffset : nil }
+    }
+
+    /// Mean loss on the selected (global) cases plus the weight cost; the loss is summed
+    /// across shards. An index outside 0..<caseCount is a programming error.
     public func value(at parameters: Vector<Scalar>, cases: CaseSelection) -> Double {
         precondition(parameters.count == parameterCount, "expected \(parameterCount) parameters, got \(parameters.count)")
-        let selection: [Int]? = { if case .indices(let i) = cases { return i }; return nil }()
+        var local: [Int]? = nil, count = globalCaseCount
+        if case .indices(let selection) = cases {
+            do { local = try localRows(selection) } catch { preconditionFailure("\(error)") }
+            count = selection.count
+        }
         let ws = workspace()
-        var loss = parameters.elements.withUnsafeBufferPointer { theta in
+        var loss = local?.isEmpty == true ? 0 : parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
                 targets.storage.withUnsafeBufferPointer { t in
                     passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
-                                      totalRows: inputs.rows, rows: selection, workspace: ws, scale: 1,
+                                      totalRows: inputs.rows, rows: local, workspace: ws, scale: 1,
                                       gradient: nil, squaredGradient: nil)
                 }
             }
         }
-        let count: Int
-        if let selection { count = selection.count } else { loss = reducer.sumAcrossShards(loss); count = globalCaseCount }
+        loss = reducer.sumAcrossShards(loss)
         let penalty = parameters.elements.withUnsafeBufferPointer { regularizer.value($0.baseAddress!) }
         return loss / Double(max(count, 1)) + penalty
     }
 
     /// Linearizes at `parameters` on the selected cases (the forward pass, and for the
     /// Hessian and Fisher the backward pass, run once here) and returns B v as an operator.
+    /// Each process linearizes the cases of the batch it holds; every product is summed
+    /// across shards and divided by the whole batch's size.
     ///
     /// The batch is gathered once and processed whole (no chunking), so the operator holds
     /// every layer's activations of all its cases: about 4 * B * sum(n_l) bytes in Float, plus
@@ -150,23 +173,21 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         guard parameters.count == parameterCount else {
             throw ObjectiveError.shapeMismatch("expected \(parameterCount) parameters, got \(parameters.count)")
         }
-        let selection: [Int]
+        let local: [Int], batchSize: Int
         switch cases {
-        case .all: selection = Array(0..<inputs.rows)
-        case .indices(let i): selection = i
+        case .all: local = Array(0..<inputs.rows); batchSize = globalCaseCount
+        case .indices(let i): local = try localRows(i); batchSize = i.count
         }
-        guard !selection.isEmpty else { throw ObjectiveError.shapeMismatch("a curvature batch needs at least one case") }
-        guard selection.allSatisfy({ $0 >= 0 && $0 < inputs.rows }) else {
-            throw ObjectiveError.shapeMismatch("case indices must lie in 0..<\(inputs.rows)")
-        }
-        let batch = CurvatureBatch(inputs: inputs, targets: targets, rows: selection,
-                                   scratch: reusableScratch(kind: kind, rows: selection.count))
+        guard batchSize > 0 else { throw ObjectiveError.shapeMismatch("a curvature batch needs at least one case") }
+        let batch = CurvatureBatch(inputs: inputs, targets: targets, rows: local, batchSize: batchSize,
+                                   scratch: reusableScratch(kind: kind, rows: local.count))
         switch kind {
         case .finiteDifference:
             return FiniteDifferenceHessianOperator(passes: passes, parameters: parameters, batch: batch,
-                                                   regularizer: regularizer, chunkSize: chunkSize)
+                                                   regularizer: regularizer, chunkSize: chunkSize, reducer: reducer)
         case .gaussNewton, .hessian, .fisher:
-            return NetworkCurvatureOperator(kind: kind, passes: passes, parameters: parameters, batch: batch, regularizer: regularizer)
+            return NetworkCurvatureOperator(kind: kind, passes: passes, parameters: parameters, batch: batch,
+                                            regularizer: regularizer, reducer: reducer)
         }
     }
 
@@ -182,8 +203,9 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         return scratch
     }
 
-    /// Loss and error metrics of `parameters` on the training set.
+    /// Loss and error metrics of `parameters` on the training set (all shards).
     public func trainingMetrics(at parameters: Vector<Scalar>) throws -> NetworkMetrics {
-        try NeuralNetwork(architecture: architecture, parameters: parameters).metrics(inputs: inputs, targets: targets, chunkSize: chunkSize)
+        try NeuralNetwork(architecture: architecture, parameters: parameters)
+            .metrics(inputs: inputs, targets: targets, chunkSize: chunkSize, reducer: reducer)
     }
 }

@@ -14,8 +14,10 @@ public enum CurvatureKind: String, Codable, Sendable, CaseIterable {
 
 /// Which training cases a computation uses.
 ///
-/// `cases` indexes the objective's training set (0..<caseCount). A curvature mini-batch is a
-/// contiguous slice of a fixed permutation (section 4.3), so it is handed over as indices.
+/// `cases` indexes the objective's training set (0..<caseCount) over all shards: every
+/// process of a data-parallel run passes the same global indices, and each one works on
+/// those it holds (see `ShardReducer`). A curvature mini-batch is a contiguous slice of a
+/// fixed permutation (section 4.3), so it is handed over as indices.
 public enum CaseSelection: Sendable, Equatable {
     case all
     case indices([Int])
@@ -36,13 +38,35 @@ public enum CaseSelection: Sendable, Equatable {
 /// the partial result before dividing by the global case count. In one process the sums are
 /// already complete, so `LocalShards` is the identity. A data-parallel backend (MPI) provides
 /// an all-reduce here and shards the data; the optimizer does not change.
+///
+/// Shards are numbered 0..<shardCount and hold consecutive blocks of the global training
+/// cases in shard order (shard 0 the first block). Every shard must call the same sums in the
+/// same order, and every shard must receive bit-identical results: the optimizer runs
+/// replicated on each shard, and identical inputs keep the replicas in step.
 public protocol ShardReducer: Sendable {
+    /// This process's shard, 0..<shardCount.
+    var shardIndex: Int { get }
+    /// The number of shards taking part in every sum.
+    var shardCount: Int { get }
     /// Sums `values` elementwise across shards, in place.
     func sumAcrossShards(_ values: UnsafeMutableBufferPointer<Float>)
     func sumAcrossShards(_ values: UnsafeMutableBufferPointer<Double>)
 }
 
 extension ShardReducer {
+    public var shardIndex: Int { 0 }
+    public var shardCount: Int { 1 }
+
+    /// Where this shard's cases start among all shards' cases, and how many cases all shards
+    /// hold together, from each shard's local count (one small sum across shards).
+    public func caseOffsetAndTotal(localCount: Int) -> (offset: Int, total: Int) {
+        var counts = [Double](repeating: 0, count: max(shardCount, 1))
+        counts[shardIndex] = Double(localCount)
+        counts.withUnsafeMutableBufferPointer { sumAcrossShards($0) }
+        let offset = counts[..<shardIndex].reduce(0, +)
+        return (Int(offset.rounded()), Int(counts.reduce(0, +).rounded()))
+    }
+
     /// Sums one Double across shards.
     public func sumAcrossShards(_ value: Double) -> Double {
         var v = value
@@ -51,11 +75,13 @@ extension ShardReducer {
     }
     /// Sums a vector across shards, in place.
     public func sumAcrossShards<S: BLASScalar>(_ vector: inout Vector<S>) {
-        vector.elements.withUnsafeMutableBufferPointer { p in
-            if let f = p as? UnsafeMutableBufferPointer<Float> { sumAcrossShards(f) }
-            else if let d = p as? UnsafeMutableBufferPointer<Double> { sumAcrossShards(d) }
-            else { preconditionFailure("unsupported scalar \(S.self)") }
-        }
+        vector.elements.withUnsafeMutableBufferPointer { sumAcrossShards(generic: $0) }
+    }
+    /// Sums a buffer of either scalar type across shards, in place.
+    public func sumAcrossShards<S: BLASScalar>(generic p: UnsafeMutableBufferPointer<S>) {
+        if let f = p as? UnsafeMutableBufferPointer<Float> { sumAcrossShards(f) }
+        else if let d = p as? UnsafeMutableBufferPointer<Double> { sumAcrossShards(d) }
+        else { preconditionFailure("unsupported scalar \(S.self)") }
     }
 }
 

@@ -60,6 +60,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
     /// True when CG returned a non-finite direction this iteration (Hessian-free): it was not
     /// applied, not kept as the warm start, and lambda was raised. Absent otherwise.
     public var nonFiniteDirection: Bool?
+    /// Processes that computed this iteration (data-parallel MPI ranks; 1 in one process).
+    public var ranks: Int?
 
     public init(iteration: Int, seconds: Double, trainLoss: Double, trainError: Double,
                 testError: Double? = nil, lambda: Double, rho: Double,
@@ -112,6 +114,7 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         case evaluationSeconds = "evaluation_seconds"
         case cpuSeconds = "cpu_seconds"
         case nonFiniteDirection = "non_finite_direction"
+        case ranks
     }
 
     public init(from decoder: Decoder) throws {
@@ -139,6 +142,7 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         evaluationSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .evaluationSeconds)
         cpuSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .cpuSeconds)
         nonFiniteDirection = try c.decodeIfPresent(Bool.self, forKey: .nonFiniteDirection)
+        ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -166,6 +170,7 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         try c.encodeAllowingNonFiniteIfPresent(evaluationSeconds, forKey: .evaluationSeconds)
         try c.encodeAllowingNonFiniteIfPresent(cpuSeconds, forKey: .cpuSeconds)
         try c.encodeIfPresent(nonFiniteDirection, forKey: .nonFiniteDirection)
+        try c.encodeIfPresent(ranks, forKey: .ranks)
     }
 
     /// Equality that treats NaN as equal to NaN (field by field), so round-trip tests and
@@ -190,5 +195,6 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
             && same(a.lineSearchSeconds, b.lineSearchSeconds) && same(a.evaluationSeconds, b.evaluationSeconds)
             && same(a.gradientNorm, b.gradientNorm) && same(a.validationError, b.validationError)
             && same(a.cpuSeconds, b.cpuSeconds) && a.nonFiniteDirection == b.nonFiniteDirection
+            && a.ranks == b.ranks
     }
 }

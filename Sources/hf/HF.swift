@@ -18,6 +18,7 @@ struct HF: ParsableCommand {
             DataCommand.self,
             BenchCommand.self,
             BLASCommand.self,
+            ParallelBenchCommand.self,
         ]
     )
 

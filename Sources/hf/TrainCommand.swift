@@ -470,11 +470,11 @@ struct TrainCommand: ParsableCommand {
         return try NetworkArchitecture(layerSizes: sizes, activations: acts)
     }
 
-    static func defaultFolder(name: String) -> URL {
+    static func defaultFolder(name: String, date: Date = Date()) -> URL {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
         f.timeZone = TimeZone(identifier: "UTC")
-        return URL(fileURLWithPath: "runs/\(name)-\(f.string(from: Date()))")
+        return URL(fileURLWithPath: "runs/\(name)-\(f.string(from: date))")
     }
 
     func run() throws {
@@ -485,45 +485,50 @@ struct TrainCommand: ParsableCommand {
         do { configuration = resumeFolder == nil ? try resolvedConfiguration() : nil }
         catch let e as ExperimentError { throw ValidationError(e.description) }
         BLASThreads.set(threads ?? 0)
-        let printer = ProgressPrinter(quiet: quiet, json: json)
+        // Under mpirun: one rank of a data-parallel run (see ParallelLaunch); rank 0 talks.
+        let parallel = try ParallelLaunch()
+        let printer = ProgressPrinter(quiet: quiet || !parallel.talks, json: json && parallel.talks)
         let stopper = SignalStopper()
-        let run: TrainingRun
-        if let folder = resumeFolder {
-            var moved: [String: String] = [:]
-            for (field, given) in [("trainInputs", data), ("trainTargets", targets), ("testInputs", testData), ("testTargets", testTargets)] {
-                if let given { moved[field] = given }
+        try parallel.run {
+            let run: TrainingRun
+            if let folder = resumeFolder {
+                var moved: [String: String] = [:]
+                for (field, given) in [("trainInputs", data), ("trainTargets", targets), ("testInputs", testData), ("testTargets", testTargets)] {
+                    if let given { moved[field] = given }
+                }
+                var convergence: ConvergenceRule? = nil
+                if convergenceWindow != nil || convergenceTolerance != nil {
+                    let saved = try RunFolder(URL(fileURLWithPath: folder)).readConfiguration(ExperimentConfiguration.self)
+                    convergence = convergenceRule(default: saved.convergence)
+                }
+                let changes = TrainingRun.ResumeChanges(maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
+                                                        earlyStoppingPatience: earlyStopping, convergence: convergence,
+                                                        checkpointInterval: checkpointInterval)
+                run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
+                                             changes: changes, movedFiles: moved, events: printer.handle, context: parallel.context)
+            } else {
+                let c = configuration!
+                let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset, date: parallel.agreedDate())
+                run = try OutputFolder.naming("--out", out) {
+                    try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle,
+                                           context: parallel.context)
+                }
+                printer.handle(.message("run folder \(folder.path); \(c.architecture.layerSizes.map(String.init).joined(separator: "-")), \(c.architecture.layout.parameterCount) parameters"))
             }
-            var convergence: ConvergenceRule? = nil
-            if convergenceWindow != nil || convergenceTolerance != nil {
-                let saved = try RunFolder(URL(fileURLWithPath: folder)).readConfiguration(ExperimentConfiguration.self)
-                convergence = convergenceRule(default: saved.convergence)
+            if !printer.quiet && !printer.json { Console.line(ProgressLine.header()) }
+            let outcome = try run.run(stop: stopper.flag, events: printer.handle)
+            printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
+                                           outcome.stopReason.rawValue, outcome.iterations, outcome.seconds, run.folder.url.path)))
+            if let best = outcome.summary.best {
+                printer.handle(.message("best iteration \(best.iteration) (by \(outcome.summary.selectedBy.rawValue) error): "
+                                        + ProgressLine.errorsText(train: best.trainError, validation: best.validationError, test: best.testError)
+                                        + "; parameters in \(run.bestFolder.path)"))
             }
-            let changes = TrainingRun.ResumeChanges(maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
-                                                    earlyStoppingPatience: earlyStopping, convergence: convergence,
-                                                    checkpointInterval: checkpointInterval)
-            run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
-                                         changes: changes, movedFiles: moved, events: printer.handle)
-        } else {
-            let c = configuration!
-            let folder = out.map { URL(fileURLWithPath: $0) } ?? Self.defaultFolder(name: c.preset)
-            run = try OutputFolder.naming("--out", out) {
-                try TrainingRun.create(configuration: c, folder: folder, locations: dataOptions.locations, events: printer.handle)
+            // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
+            if outcome.stopReason == .interrupted { throw ExitCode(130) }
+            if outcome.stopReason == .diverged {
+                throw CommandFailure("training diverged: \(outcome.divergence ?? "non-finite values"); the last checkpoint and best/ are kept")
             }
-            printer.handle(.message("run folder \(folder.path); \(c.architecture.layerSizes.map(String.init).joined(separator: "-")), \(c.architecture.layout.parameterCount) parameters"))
-        }
-        if !quiet && !json { Console.line(ProgressLine.header()) }
-        let outcome = try run.run(stop: stopper.flag, events: printer.handle)
-        printer.handle(.message(String(format: "stopped (%@) after iteration %d, %.1f s; run folder %@",
-                                       outcome.stopReason.rawValue, outcome.iterations, outcome.seconds, run.folder.url.path)))
-        if let best = outcome.summary.best {
-            printer.handle(.message("best iteration \(best.iteration) (by \(outcome.summary.selectedBy.rawValue) error): "
-                                    + ProgressLine.errorsText(train: best.trainError, validation: best.validationError, test: best.testError)
-                                    + "; parameters in \(run.bestFolder.path)"))
-        }
-        // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
-        if outcome.stopReason == .interrupted { throw ExitCode(130) }
-        if outcome.stopReason == .diverged {
-            throw CommandFailure("training diverged: \(outcome.divergence ?? "non-finite values"); the last checkpoint and best/ are kept")
         }
     }
 }

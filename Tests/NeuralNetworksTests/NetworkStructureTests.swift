@@ -141,6 +141,40 @@ final class NetworkStructureTests: XCTestCase {
         XCTAssertLessThan(scaledError(a.squaredGradientDiagonal!.elements, b.squaredGradientDiagonal!.elements), 1e-14)
         XCTAssertEqual(local.value(at: p.parameters, cases: .all), sharded.value(at: p.parameters, cases: .all), accuracy: 1e-14)
     }
+
+    /// Shard 1 of 3 holding 7 cases, the others 4 and 6 (they contribute nothing else): case
+    /// selections name global cases 0..<17, of which this shard holds 4..<11.
+    func testCaseSelectionsNameGlobalCasesAndEachShardSumsThoseItHolds() throws {
+        struct MiddleOfThree: ShardReducer {
+            var shardIndex: Int { 1 }
+            var shardCount: Int { 3 }
+            func sumAcrossShards(_ values: UnsafeMutableBufferPointer<Float>) {}
+            func sumAcrossShards(_ values: UnsafeMutableBufferPointer<Double>) {
+                // Only the case counts (one slot per shard) get the other shards' parts.
+                if values.count == 3 { values[0] += 4; values[2] += 6 }
+            }
+        }
+        let p = SmallProblem<Double>(hidden: .logistic, output: .logistic)
+        let local = p.objective(weightCost: 0)
+        let shard = try NeuralNetworkObjective(architecture: p.architecture, inputs: p.inputs, targets: p.targets,
+                                               reducer: MiddleOfThree())
+        XCTAssertEqual(shard.caseCount, 17)
+        XCTAssertEqual(shard.caseOffset, 4)
+        // Global 4, 8 and 10 are local 0, 4 and 6; the mean is over all 5 selected cases.
+        let global = [0, 4, 8, 10, 16]
+        XCTAssertEqual(shard.value(at: p.parameters, cases: .indices(global)),
+                       local.value(at: p.parameters, cases: .indices([0, 4, 6])) * 3 / 5, accuracy: 1e-14)
+        let v = Vector<Double>((0..<p.parameters.count).map { Double($0 % 5) - 2 })
+        var sharded = Vector<Double>(zeros: v.count), expected = Vector<Double>(zeros: v.count)
+        try shard.curvature(.gaussNewton, at: p.parameters, cases: .indices(global)).apply(v, into: &sharded)
+        try local.curvature(.gaussNewton, at: p.parameters, cases: .indices([0, 4, 6])).apply(v, into: &expected)
+        expected.scale(by: 3.0 / 5.0)
+        XCTAssertLessThan(scaledError(sharded.elements, expected.elements), 1e-14)
+        // A batch with none of this shard's cases contributes zeros (no weight cost here).
+        try shard.curvature(.gaussNewton, at: p.parameters, cases: .indices([0, 16])).apply(v, into: &sharded)
+        XCTAssertEqual(sharded.elements, Array(repeating: 0, count: v.count))
+        XCTAssertThrowsError(try shard.curvature(.gaussNewton, at: p.parameters, cases: .indices([17])))
+    }
 }
 
 extension Matrix {
