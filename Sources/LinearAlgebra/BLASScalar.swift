@@ -34,6 +34,14 @@ where Self.RawSignificand: FixedWidthInteger {
     /// call per element, about 50 ns, 0.14 s per step on the MNIST auto-encoder.
     static func multiply(n: Int, x: UnsafeMutablePointer<Self>, by y: UnsafePointer<Self>)
     static func divide(n: Int, x: UnsafeMutablePointer<Self>, by y: UnsafePointer<Self>)
+    /// The vector work of one CG step after its product, one sweep instead of nine BLAS
+    /// calls (Vector+ConjugateGradient.swift): x += alpha p, r += alpha ap, y = r / m (y = r
+    /// when `m` is nil), returning r.y, r.x and b.x of the updated vectors in Double.
+    static func conjugateGradientSweep(n: Int, alpha: Self, x: UnsafeMutablePointer<Self>, r: UnsafeMutablePointer<Self>,
+                                       y: UnsafeMutablePointer<Self>, p: UnsafePointer<Self>, ap: UnsafePointer<Self>,
+                                       m: UnsafePointer<Self>?, b: UnsafePointer<Self>) -> (ry: Double, rx: Double, bx: Double)
+    /// x[i] = beta x[i] - y[i] for i < n (CG's new search direction).
+    static func scaleSubtract(n: Int, beta: Self, x: UnsafeMutablePointer<Self>, y: UnsafePointer<Self>)
     /// A short name used in reports ("float32" / "float64").
     static var typeName: String { get }
 }
@@ -76,6 +84,14 @@ extension Float: BLASScalar {
     public static func divide(n: Int, x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>) {
         for i in 0..<n { x[i] /= y[i] }
     }
+    public static func conjugateGradientSweep(n: Int, alpha: Float, x: UnsafeMutablePointer<Float>, r: UnsafeMutablePointer<Float>,
+                                              y: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, ap: UnsafePointer<Float>,
+                                              m: UnsafePointer<Float>?, b: UnsafePointer<Float>) -> (ry: Double, rx: Double, bx: Double) {
+        conjugateGradientSweepLoop(n: n, alpha: alpha, x: x, r: r, y: y, p: p, ap: ap, m: m, b: b)
+    }
+    public static func scaleSubtract(n: Int, beta: Float, x: UnsafeMutablePointer<Float>, y: UnsafePointer<Float>) {
+        for i in 0..<n { x[i] = beta * x[i] - y[i] }
+    }
     public static var typeName: String { "float32" }
 }
 
@@ -110,6 +126,14 @@ extension Double: BLASScalar {
     }
     public static func divide(n: Int, x: UnsafeMutablePointer<Double>, by y: UnsafePointer<Double>) {
         for i in 0..<n { x[i] /= y[i] }
+    }
+    public static func conjugateGradientSweep(n: Int, alpha: Double, x: UnsafeMutablePointer<Double>, r: UnsafeMutablePointer<Double>,
+                                              y: UnsafeMutablePointer<Double>, p: UnsafePointer<Double>, ap: UnsafePointer<Double>,
+                                              m: UnsafePointer<Double>?, b: UnsafePointer<Double>) -> (ry: Double, rx: Double, bx: Double) {
+        conjugateGradientSweepLoop(n: n, alpha: alpha, x: x, r: r, y: y, p: p, ap: ap, m: m, b: b)
+    }
+    public static func scaleSubtract(n: Int, beta: Double, x: UnsafeMutablePointer<Double>, y: UnsafePointer<Double>) {
+        for i in 0..<n { x[i] = beta * x[i] - y[i] }
     }
     public static var typeName: String { "float64" }
 }

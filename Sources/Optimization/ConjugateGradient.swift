@@ -229,16 +229,16 @@ public final class ConjugateGradientSolver<Scalar: BLASScalar> {
                 if !pAp.isFinite { termination = .nonFiniteCurvature; break }
                 if pAp <= 0 { termination = .nonPositiveCurvature; break }
                 let alpha = ry / pAp
-                x.add(p, scaledBy: Scalar(alpha))
-                r.add(ap, scaledBy: Scalar(alpha))
-                y.assign(r)
-                if let m = preconditioner { y.divide(elementwiseBy: m) }
-                let ryNew = r.dot(y)
+                // x += alpha p, r += alpha Ap, y = M^-1 r, and the dot products r.y, r.x, b.x
+                // in one sweep over the vectors.
+                let sums = Vector.conjugateGradientStep(x: &x, r: &r, y: &y, p: p, ap: ap, alpha: Scalar(alpha),
+                                                        preconditioner: preconditioner, b: b)
+                let ryNew = sums.ry
                 let beta = ryNew / ry
-                p.scale(by: Scalar(beta)); p.add(y, scaledBy: -1)
+                p.scale(by: Scalar(beta), subtracting: y)
                 ry = ryNew
                 completed = i
-                phi[i] = 0.5 * (r.dot(x) - b.dot(x))
+                phi[i] = 0.5 * (sums.rx - sums.bx)
 
                 if i == Int(nextStore.rounded(.up)) {
                     iterates.append(StoredIterate(iteration: i, solution: x, phi: phi[i]))
