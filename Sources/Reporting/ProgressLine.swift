@@ -30,6 +30,15 @@ public enum ProgressLine {
             + pad(train, 9) + "  " + pad(test, 9) + "  " + pad(lambda, 9) + "  " + pad(rho, 8) + "  " + pad(cg, 9)
     }
 
+    /// Whether `record` gets a line in the progress table: every HF iteration (lambda, rho and
+    /// CG change at each), and a first-order baseline's steps only where the errors were
+    /// measured (`--evaluation-interval`), so a run of thousands of steps prints one line per
+    /// evaluation instead of one per mini-batch. `--json` and metrics.jsonl keep every step.
+    public static func isShown(_ record: MetricsRecord) -> Bool {
+        let baseline = record.optimizer.map { $0 != "hf" } ?? false
+        return !baseline || !record.trainError.isNaN
+    }
+
     /// "train 1.2345, validation 2.3456, test 2.4567", leaving out the errors not measured.
     public static func errorsText(train: Double?, validation: Double?, test: Double?) -> String {
         [("train", train), ("validation", validation), ("test", test)]

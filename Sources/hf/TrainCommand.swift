@@ -98,7 +98,7 @@ final class ProgressPrinter {
             clearBar()
             if json {
                 if let line = try? MetricsLog.line(for: r) { Console.line(line) }
-            } else if !quiet {
+            } else if !quiet && ProgressLine.isShown(r) {
                 Console.line(ProgressLine.format(r))
             }
         case .checkpoint(let i):

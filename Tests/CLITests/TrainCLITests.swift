@@ -122,8 +122,11 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: pt + "/pretrained.safetensors"))
         let b = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror", "--optimizer", "sgd",
                                   "--learning-rate", "0.05", "--nesterov", "--minibatch-size", "20", "--max-iterations", "10", "--lr-schedule", "step:0.5:5",
-                                  "--init-from", pt + "/pretrained.safetensors", "--out", sgd, "--quiet"])
+                                  "--init-from", pt + "/pretrained.safetensors", "--out", sgd, "--evaluation-interval", "5"])
         XCTAssertEqual(b.status, 0, b.stderr)
+        // The progress table has a row per evaluation (steps 5 and 10), not one per step.
+        let rows = b.stdout.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).first?.isNumber ?? false }
+        XCTAssertEqual(rows.map { $0.split(separator: " ").first.map(String.init) }, ["5", "10"], b.stdout)
         let report = path("baselines-report")
         XCTAssertEqual(try CLITests.run(["report", pt, sgd, "--out", report]).status, 0)
         let table = try String(contentsOfFile: report + "/table.md", encoding: .utf8)

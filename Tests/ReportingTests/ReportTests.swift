@@ -175,6 +175,13 @@ final class ProgressTests: XCTestCase {
         sgd.optimizer = "sgd"; sgd.lambda = .nan; sgd.rho = .nan; sgd.cgIterations = 0; sgd.cgChosen = 0
         XCTAssertEqual(ProgressLine.format(sgd), "   403       1:00          -          -          -         -          -")
         XCTAssertEqual(ProgressLine.format(sgd).count, header.count)
+        // Only measured baseline steps get a line; every HF iteration does, measured or not.
+        XCTAssertFalse(ProgressLine.isShown(sgd))
+        sgd.trainError = 3.25
+        XCTAssertTrue(ProgressLine.isShown(sgd))
+        var hf = record(5, seconds: 1, train: .nan, test: nil)
+        hf.optimizer = "hf"
+        XCTAssertTrue(ProgressLine.isShown(hf))
     }
 
     func testProgressBar() {
