@@ -47,9 +47,12 @@ public enum PaperComparison {
     }
 
     /// The row of a run folder. Our errors are those of the best iteration: `summary.json`'s
-    /// when the run wrote one, else the iteration with the lowest test error in its metrics.
+    /// when the run wrote one at its last iteration, else the iteration with the lowest test
+    /// error in its metrics. (A resumed run that is still going keeps the summary of its
+    /// previous stop, which no longer covers its metrics.)
     public static func row(name: String, configuration c: ExperimentConfiguration, records: [MetricsRecord],
                            summary: TrainingSummary?) -> Row {
+        let summary = summary.flatMap { $0.iterations >= (records.last?.iteration ?? 0) ? $0 : nil }
         // The starred rows are the paper's l2 priors, which the mnist-l2 / faces-l2 presets use.
         let l2 = (c.data.dataset == "mnist" && c.weightCost == Preset.mnistL2.weightCost)
             || (c.data.dataset == "faces" && c.weightCost == Preset.facesL2.weightCost)

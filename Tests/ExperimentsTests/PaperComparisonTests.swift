@@ -33,5 +33,20 @@ final class PaperComparisonTests: XCTestCase {
         XCTAssertEqual(row.paperTrain, 1.75); XCTAssertEqual(row.paperTest, 2.55)
         let text = PaperComparison.markdown([row])
         XCTAssertTrue(text.contains("| m | MNIST* | RAND+HF | 1.750 | 2.000 | +14% | 2.550 | 2.500 | -2% | 2 (test) |"), text)
+
+        // A summary written at the last iteration decides (here: by validation error, at 1);
+        // the summary of an earlier stop, left by a resumed run still going, does not.
+        func summary(iterations: Int) -> TrainingSummary {
+            TrainingSummary(stopReason: .interrupted, iterations: iterations, seconds: 3, cpuSeconds: 3, selectedBy: .validation,
+                            bestIteration: 1, best: .init(records[0]), last: .init(records[iterations - 1]), optimizer: "hf",
+                            preset: "mnist-l2", ranks: 1, machine: .init(cpuModel: "x", blasCore: "y", blasThreads: 1),
+                            toolVersion: "t")
+        }
+        let finished = PaperComparison.row(name: "m", configuration: Preset.mnistL2.configuration(), records: records,
+                                           summary: summary(iterations: 3))
+        XCTAssertEqual(finished.iteration, 1); XCTAssertEqual(finished.selectedBy, "validation")
+        let resumed = PaperComparison.row(name: "m", configuration: Preset.mnistL2.configuration(), records: records,
+                                          summary: summary(iterations: 2))
+        XCTAssertEqual(resumed.iteration, 2); XCTAssertEqual(resumed.selectedBy, "test"); XCTAssertEqual(resumed.test, 2.5)
     }
 }
