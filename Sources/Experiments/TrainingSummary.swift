@@ -10,15 +10,18 @@ public struct MachineDescription: Codable, Sendable, Equatable {
     public var blasCore: String
     /// OpenBLAS threads.
     public var blasThreads: Int
+    /// Threads of the elementwise kernels (absent in summaries written before it was recorded).
+    public var elementwiseThreads: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case cpuModel = "cpu_model", blasCore = "blas_core", blasThreads = "blas_threads"
+        case elementwiseThreads = "elementwise_threads"
     }
 
     public static func current() -> MachineDescription {
         let blas = OpenBLASCore.report()
         return MachineDescription(cpuModel: blas.cpuModel.isEmpty ? "unknown" : blas.cpuModel, blasCore: blas.core,
-                                  blasThreads: blas.threads)
+                                  blasThreads: blas.threads, elementwiseThreads: ElementwiseParallelism.threads)
     }
 }
 

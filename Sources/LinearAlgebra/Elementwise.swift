@@ -108,8 +108,9 @@ public enum UnitDerivative: Sendable {
 /// BLAS already keeps every core busy during gemm; between gemms the elementwise work would
 /// otherwise run on one core while the others wait, so large kernels (at least
 /// `minimumParallelCount` elements) are split over `threads` threads with
-/// `DispatchQueue.concurrentPerform`. Pieces are fixed by the thread count and reductions
-/// add the pieces in order, so results are deterministic for a given `threads`.
+/// `DispatchQueue.concurrentPerform`. Elementwise results do not depend on how the work is
+/// split; reductions (the losses) use pieces fixed by the size of the work alone and add them
+/// in order, so every result is the same for any `threads`.
 public enum ElementwiseParallelism {
     /// Threads for large kernels: the number of online processors by default; set 1 to
     /// keep all elementwise work on the calling thread. Set it before any computation starts.
@@ -238,21 +239,34 @@ enum Kernels<V: _FloatLanes> {
         splitSums(count, alignment: alignment, work: work) { (body($0, $1), 0) }.0
     }
 
-    /// Like `split` for bodies with two Double sums, each added up in piece order.
+    /// Like `split` for bodies with two Double sums, each added up in piece order. Unlike
+    /// `split`, the pieces are fixed by the size of the work alone (about
+    /// `minimumParallelCount` elements each), never by the thread count; the threads take
+    /// pieces in turn and the sums are added in piece order. So a loss is the same number for
+    /// any `threads` (OpenBLAS's gemms and dots still move in the last bits with its own
+    /// thread count).
     @inline(__always) static func splitSums(_ count: Int, alignment: Int = V.scalarCount, work: Int? = nil,
                                             _ body: (Int, Int) -> (Double, Double)) -> (Double, Double) {
-        let t = max(ElementwiseParallelism.threads, 1)
-        if t == 1 || (work ?? count) < ElementwiseParallelism.minimumParallelCount { return body(0, count) }
-        return withUnsafeTemporaryAllocation(of: (Double, Double).self, capacity: t) { partial in
+        let w = max(work ?? count, 1)
+        if count == 0 || w < ElementwiseParallelism.minimumParallelCount { return body(0, count) }
+        let units = max(1, (ElementwiseParallelism.minimumParallelCount * count + w - 1) / w)
+        let piece = (units + alignment - 1) / alignment * alignment
+        let pieces = (count + piece - 1) / piece
+        let t = max(1, min(ElementwiseParallelism.threads, pieces))
+        return withUnsafeTemporaryAllocation(of: (Double, Double).self, capacity: pieces) { partial in
             partial.initialize(repeating: (0, 0))
-            let piece = ((count + t - 1) / t + alignment - 1) / alignment * alignment
             let base = UncheckedSendable(value: partial.baseAddress!)
             withoutActuallyEscaping(body) { body in
                 let box = UncheckedSendable(value: body)
-                DispatchQueue.concurrentPerform(iterations: t) { k in
-                    let start = k * piece
-                    if start < count { base.value[k] = box.value(start, min(piece, count - start)) }
+                let run: @Sendable (Int) -> Void = { k in
+                    var j = k
+                    while j < pieces {
+                        let start = j * piece
+                        base.value[j] = box.value(start, min(piece, count - start))
+                        j += t
+                    }
                 }
+                if t == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: t, execute: run) }
             }
             return partial.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }

@@ -22,9 +22,12 @@ struct EvaluateCommand: ParsableCommand {
     var scale: Scaling?
     @Flag(help: "Print one JSON object.")
     var json = false
+    @Option(help: "Compute threads: OpenBLAS's and the elementwise kernels' (default: all cores).")
+    var threads: Int?
 
     func run() throws {
         try checkArguments()
+        ComputeThreads.set(threads)
         do {
             let model = try SavedModel.read(from: URL(fileURLWithPath: checkpoint))
             var results: [(String, Int, Double, Double, Double?)] = []
@@ -69,6 +72,7 @@ struct EvaluateCommand: ParsableCommand {
         if data == nil && (targets != nil || scale != nil) {
             throw ValidationError("--targets and --scale apply to --data FILE; give --data too")
         }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be >= 1, got \(t)") }
     }
 }
 

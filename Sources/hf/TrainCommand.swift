@@ -18,6 +18,16 @@ enum Console {
     static func oneLine(_ error: Error) -> String { ReportingError.reason(error) }
 }
 
+/// `--threads N`: the compute threads of this process, OpenBLAS's and the elementwise
+/// kernels' alike, so that two runs given one thread each (or P ranks of one machine) do not
+/// oversubscribe its cores. Without the flag both use all cores.
+enum ComputeThreads {
+    static func set(_ count: Int?) {
+        BLASThreads.set(count ?? 0)
+        if let count { ElementwiseParallelism.threads = count }
+    }
+}
+
 /// A failure the tool itself words (exit status 1), e.g. naming the flag behind a path.
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
@@ -231,7 +241,7 @@ struct TrainCommand: ParsableCommand {
     var checkpointInterval: Int?
     @Option(help: "Cases per chunk of full-data passes (2500).")
     var chunkSize: Int?
-    @Option(help: "OpenBLAS threads (default: all cores).")
+    @Option(help: "Compute threads: OpenBLAS's and the elementwise kernels' (default: all cores).")
     var threads: Int?
 
     @Flag(help: "Print nothing but errors.")
@@ -484,7 +494,7 @@ struct TrainCommand: ParsableCommand {
         let configuration: ExperimentConfiguration?
         do { configuration = resumeFolder == nil ? try resolvedConfiguration() : nil }
         catch let e as ExperimentError { throw ValidationError(e.description) }
-        BLASThreads.set(threads ?? 0)
+        ComputeThreads.set(threads)
         // Under mpirun: one rank of a data-parallel run (see ParallelLaunch); rank 0 talks.
         let parallel = try ParallelLaunch()
         let printer = ProgressPrinter(quiet: quiet || !parallel.talks, json: json && parallel.talks)

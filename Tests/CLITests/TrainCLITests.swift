@@ -221,15 +221,22 @@ final class TrainCLITests: XCTestCase {
         let run = path("early")
         let args = ["train", "--data", path("train.npy"), "--test-data", path("test.npy"), "--layers", "16-24-12", "--mirror",
                     "--initial-lambda", "1", "--max-iterations", "80", "--validation-split", "50", "--early-stopping", "2",
-                    "--weight-cost", "0", "--quiet", "--out", run]
+                    "--weight-cost", "0", "--quiet", "--threads", "1", "--out", run]
         let r = try CLITests.run(args)
         XCTAssertEqual(r.status, 0, r.stderr)
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
         XCTAssertEqual(summary["stop_reason"] as? String, "early-stopping", "\(summary)")
+        // --threads bounds both kinds of compute threads, as the summary records.
+        let machine = summary["machine"] as! [String: Any]
+        XCTAssertEqual(machine["blas_threads"] as? Int, 1, "\(machine)")
+        XCTAssertEqual(machine["elementwise_threads"] as? Int, 1, "\(machine)")
         XCTAssertEqual(summary["selected_by"] as? String, "validation")
         let best = summary["best"] as! [String: Any]
-        let e = try CLITests.run(["evaluate", "--checkpoint", run + "/best", "--json"])
+        let e = try CLITests.run(["evaluate", "--checkpoint", run + "/best", "--json", "--threads", "1"])
         XCTAssertEqual(e.status, 0, e.stderr)
+        let noThreads = try CLITests.run(["evaluate", "--checkpoint", run + "/best", "--threads", "0"])
+        XCTAssertEqual(noThreads.status, 64)
+        CLITests.assertOneErrorLine(noThreads.stderr, contains: "--threads must be >= 1", "evaluate --threads 0")
         let evaluated = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(evaluated["iteration"] as? Int, summary["best_iteration"] as? Int)
         let validation = evaluated["validation"] as! [String: Any]
@@ -293,6 +300,39 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(lines.count, 4)
         // Later commands find the data at its new place, from anywhere.
         XCTAssertEqual(try CLITests.run(["evaluate", "--checkpoint", run.path]).status, 0)
+    }
+
+    /// `--threads` changes how fast a run goes, not what it does: 1 and 2 compute threads take
+    /// the same decisions (CG steps, chosen iterate, lambda) and agree on every measured number
+    /// to 1e-6 relative. Not to the bit: OpenBLAS's own results change in the last bits with
+    /// its thread count (measured: the gradient norm at 8e-9 relative), though the elementwise
+    /// reductions do not. The sizes put the work above the thresholds where the elementwise
+    /// kernels split over threads (32768 elements) and OpenBLAS threads its gemms.
+    func testThreadCountDoesNotChangeTheRun() throws {
+        var g = SeededGenerator(seed: 11)
+        let data = directory.appendingPathComponent("threads.npy")
+        try NPY.write(Matrix(rows: 1200, columns: 96, elements: (0..<(1200 * 96)).map { _ in Float(g.uniform()) }), to: data)
+        func metrics(threads: Int) throws -> [[String: Any]] {
+            let out = path("threads-\(threads)")
+            let r = try CLITests.run(["train", "--data", data.path, "--layers", "96-160-40", "--mirror", "--batch-size", "600",
+                                      "--max-iterations", "3", "--threads", "\(threads)", "--quiet", "--out", out])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+        }
+        let one = try metrics(threads: 1), two = try metrics(threads: 2)
+        XCTAssertEqual(one.count, 3); XCTAssertEqual(two.count, 3)
+        for (a, b) in zip(one, two) {
+            for key in ["iteration", "cg_iterations", "cg_chosen", "curvature_products", "gradient_evaluations"] {
+                XCTAssertEqual(a[key] as? Int, b[key] as? Int, key)
+            }
+            for key in ["lambda", "line_search_rate"] { XCTAssertEqual(a[key] as? Double, b[key] as? Double, key) }
+            for key in ["train_loss", "train_error", "gradient_norm", "rho"] {
+                let (x, y) = (a[key] as! Double, b[key] as! Double)
+                XCTAssertEqual(x, y, accuracy: 1e-6 * abs(x), key)
+            }
+        }
     }
 
     /// A second SIGINT ends the process at once, even in the middle of a long CG run.
