@@ -119,6 +119,16 @@ public enum ElementwiseParallelism {
     public static let minimumParallelCount = 1 << 15
 }
 
+/// The compute threads of a process, OpenBLAS's and the elementwise kernels' alike (`hf train
+/// --threads N`), so that two runs given one thread each, or P ranks on one machine, do not
+/// oversubscribe its cores. `nil` leaves both at their defaults (all cores).
+public enum ComputeThreads {
+    public static func set(_ count: Int?) {
+        BLASThreads.set(count ?? 0)
+        if let count { ElementwiseParallelism.threads = count }
+    }
+}
+
 /// Carries a value into a `@Sendable` closure whose concurrent uses are known to be safe
 /// (disjoint writes through raw pointers).
 struct UncheckedSendable<Value>: @unchecked Sendable { let value: Value }

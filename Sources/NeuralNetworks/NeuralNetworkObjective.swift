@@ -193,9 +193,10 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
 
     /// The cached curvature memory when it fits and no live operator holds it; new otherwise.
     private func reusableScratch(kind: CurvatureKind, rows: Int) -> CurvatureScratch<Scalar> {
-        if isKnownUniquelyReferenced(&curvatureScratch), curvatureScratch != nil,
-           curvatureScratch!.kind == kind, curvatureScratch!.rows == rows {
-            return curvatureScratch!
+        // False for nil as well as for a scratch a live operator still holds.
+        if isKnownUniquelyReferenced(&curvatureScratch), let scratch = curvatureScratch,
+           scratch.kind == kind, scratch.rows == rows {
+            return scratch
         }
         curvatureScratch = nil   // frees the old memory first, when no operator holds it
         let scratch = CurvatureScratch<Scalar>(kind: kind, architecture: architecture, rows: rows)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Datasets
 import Experiments
+import LinearAlgebra
 import Reporting
 
 struct EvaluateCommand: ParsableCommand {

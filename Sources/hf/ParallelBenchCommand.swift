@@ -81,8 +81,7 @@ struct ParallelBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
-        ElementwiseParallelism.threads = threads
+        ComputeThreads.set(threads)
         let parallel = try ParallelLaunch()
         try parallel.run {
             guard let group = parallel.group, group.shardCount >= 2 else {

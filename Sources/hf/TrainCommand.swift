@@ -18,16 +18,6 @@ enum Console {
     static func oneLine(_ error: Error) -> String { ReportingError.reason(error) }
 }
 
-/// `--threads N`: the compute threads of this process, OpenBLAS's and the elementwise
-/// kernels' alike, so that two runs given one thread each (or P ranks of one machine) do not
-/// oversubscribe its cores. Without the flag both use all cores.
-enum ComputeThreads {
-    static func set(_ count: Int?) {
-        BLASThreads.set(count ?? 0)
-        if let count { ElementwiseParallelism.threads = count }
-    }
-}
-
 /// A failure the tool itself words (exit status 1), e.g. naming the flag behind a path.
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
