@@ -145,14 +145,19 @@ final class HessianFreeTrainer: TrainingOptimizer {
     }
 
     func step() throws -> OptimizerStep {
-        let before = state
-        let (next, record) = try optimizer.step(state, on: objective)
+        let before = (gradients: state.gradientEvaluations, products: state.curvatureProducts, values: state.valueEvaluations)
+        // The step gets the only reference to the cached gradient and g^2 (the trainer's copy
+        // lets go of them; a failed step only costs their recomputation), so it can free them
+        // before its closing full-data pass allocates the next ones.
+        let input = state
+        state.forgetCachedEvaluation()
+        let (next, record) = try optimizer.step(consume input, on: objective)
         state = next
         let flops = hessianFreeIterationFlops(
             objective.architecture, caseCount: objective.caseCount, batchSize: record.curvatureBatchSize,
-            gradientEvaluations: state.gradientEvaluations - before.gradientEvaluations,
-            curvatureProducts: state.curvatureProducts - before.curvatureProducts,
-            valueEvaluations: state.valueEvaluations - before.valueEvaluations)
+            gradientEvaluations: state.gradientEvaluations - before.gradients,
+            curvatureProducts: state.curvatureProducts - before.products,
+            valueEvaluations: state.valueEvaluations - before.values)
         return OptimizerStep(objective: record.objectiveAfter, lambda: record.lambdaAfter, rho: record.reductionRatio,
                              cgIterations: record.conjugateGradientIterations, cgChosen: record.chosenIterate,
                              gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,

@@ -12,16 +12,35 @@ public struct MachineDescription: Codable, Sendable, Equatable {
     public var blasThreads: Int
     /// Threads of the elementwise kernels (absent in summaries written before it was recorded).
     public var elementwiseThreads: Int? = nil
+    /// Peak resident memory of the process that wrote the summary, in MB (its latest
+    /// invocation of a resumed run; absent where /proc is not available, and in summaries
+    /// written before it was recorded).
+    public var peakResidentMegabytes: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case cpuModel = "cpu_model", blasCore = "blas_core", blasThreads = "blas_threads"
-        case elementwiseThreads = "elementwise_threads"
+        case elementwiseThreads = "elementwise_threads", peakResidentMegabytes = "peak_rss_mb"
     }
 
     public static func current() -> MachineDescription {
         let blas = OpenBLASCore.report()
         return MachineDescription(cpuModel: blas.cpuModel.isEmpty ? "unknown" : blas.cpuModel, blasCore: blas.core,
-                                  blasThreads: blas.threads, elementwiseThreads: ElementwiseParallelism.threads)
+                                  blasThreads: blas.threads, elementwiseThreads: ElementwiseParallelism.threads,
+                                  peakResidentMegabytes: ProcessMemory.peakResidentMegabytes())
+    }
+}
+
+/// The memory of this process.
+public enum ProcessMemory {
+    /// VmHWM from /proc/self/status (the peak resident set so far), in MB; nil where /proc is
+    /// not available.
+    public static func peakResidentMegabytes() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first
+            return kilobytes.map { $0 / 1024 }
+        }
+        return nil
     }
 }
 

@@ -5,8 +5,10 @@ import Optimization
 /// gathered batch, and the R-pass work buffers of one curvature kind. An objective keeps the
 /// last one and hands it to its next operator of the same kind and batch size once no
 /// operator holds it any more, so an HF iteration allocates and zero-fills none of it (for
-/// the MNIST auto-encoder and B = 7500 about 270 MB). Every buffer is written before it is
-/// read, so reused contents never leak into a product.
+/// the MNIST auto-encoder and B = 7500 about 270 MB). While no operator holds it, the
+/// objective's full-data passes run in its workspace too (their chunks fit, and the square
+/// buffers are sized for them), so one set of buffers serves both. Every buffer is written
+/// before it is read, so reused contents never leak into a product.
 final class CurvatureScratch<Scalar: NetworkScalar> {
     let kind: CurvatureKind
     let rows: Int
@@ -23,10 +25,15 @@ final class CurvatureScratch<Scalar: NetworkScalar> {
     /// s_i = g_i . v (Fisher): B.
     let caseDots: ScratchBuffer<Scalar>
 
-    init(kind: CurvatureKind, architecture: NetworkArchitecture, rows b: Int) {
+    /// - Parameters:
+    ///   - squaresRows: room in the square buffers (for the full-data passes that borrow the
+    ///     workspace; the products never use them).
+    ///   - gathersTargets: false for an auto-encoder, whose gathered inputs are its targets.
+    init(kind: CurvatureKind, architecture: NetworkArchitecture, rows b: Int, squaresRows: Int = 0, gathersTargets: Bool = true) {
         self.kind = kind; rows = b
         // A process of a data-parallel run may hold none of a batch's cases (b = 0).
-        workspace = PassWorkspace(architecture: architecture, capacity: max(b, 1), withSquares: false)
+        workspace = PassWorkspace(architecture: architecture, capacity: max(b, 1), squaresCapacity: squaresRows,
+                                  gathersTargets: gathersTargets)
         let sizes = architecture.layerSizes
         let L = sizes.count - 1
         let widest = sizes.max()!
@@ -42,7 +49,8 @@ final class CurvatureScratch<Scalar: NetworkScalar> {
 }
 
 /// A curvature mini-batch gathered once: its input rows (B x n_0) in `workspace.activations[0]`
-/// and target rows (B x n_L) in `workspace.gatheredTargets`; the workspace has room for every
+/// and target rows (B x n_L) in `workspace.gatheredTargets` (for an auto-encoder, whose
+/// targets are its inputs, the input rows serve as both); the workspace has room for every
 /// layer's activations of all B cases.
 ///
 /// B (`rows`) counts the cases this process holds; `batchSize` those of all shards, the
@@ -62,17 +70,22 @@ final class CurvatureBatch<Scalar: NetworkScalar> {
         self.scratch = scratch
         let (n0, nL) = (inputs.columns, targets.columns)
         let gi = workspace.activations[0].pointer, gt = workspace.gatheredTargets.pointer
+        let gathersTargets = workspace.gathersTargets
         inputs.storage.withUnsafeBufferPointer { x in
             targets.storage.withUnsafeBufferPointer { t in
+                precondition(gathersTargets || (x.baseAddress == t.baseAddress && n0 == nL),
+                             "a batch without room for targets needs the inputs as targets")
                 for (r, row) in selection.enumerated() {
                     (gi + r * n0).update(from: x.baseAddress! + row * n0, count: n0)
-                    (gt + r * nL).update(from: t.baseAddress! + row * nL, count: nL)
+                    if gathersTargets { (gt + r * nL).update(from: t.baseAddress! + row * nL, count: nL) }
                 }
             }
         }
     }
     var input: UnsafePointer<Scalar> { UnsafePointer(workspace.activations[0].pointer) }
-    var target: UnsafePointer<Scalar> { UnsafePointer(workspace.gatheredTargets.pointer) }
+    var target: UnsafePointer<Scalar> {
+        workspace.gathersTargets ? UnsafePointer(workspace.gatheredTargets.pointer) : input
+    }
 }
 
 /// Gauss-Newton, exact Hessian or empirical Fisher products on a fixed batch, linearized at
@@ -296,7 +309,8 @@ final class FiniteDifferenceHessianOperator<Scalar: NetworkScalar>: CurvatureOpe
          regularizer: WeightCost, chunkSize: Int, reducer: any ShardReducer) {
         self.passes = passes; self.parameters = parameters; self.batch = batch; self.regularizer = regularizer
         self.reducer = reducer
-        workspace = PassWorkspace(architecture: passes.architecture, capacity: max(min(chunkSize, batch.rows), 1), withSquares: false)
+        workspace = PassWorkspace(architecture: passes.architecture, capacity: max(min(chunkSize, batch.rows), 1),
+                                  squaresCapacity: 0, gathersTargets: false)
         shifted = parameters
         plusGradient = Vector(zeros: parameters.count)
     }
@@ -309,7 +323,7 @@ final class FiniteDifferenceHessianOperator<Scalar: NetworkScalar>: CurvatureOpe
             gradient.elements.withUnsafeMutableBufferPointer { g in
                 if batch.rows > 0 {
                     _ = passes.accumulate(parameters: t.baseAddress!, inputs: batch.input, targets: batch.target,
-                                          totalRows: batch.rows, rows: nil, workspace: workspace, scale: scale,
+                                          totalRows: batch.rows, rows: nil, workspace: workspace, chunk: workspace.capacity, scale: scale,
                                           gradient: g.baseAddress!, squaredGradient: nil)
                 }
                 reducer.sumAcrossShards(generic: g)

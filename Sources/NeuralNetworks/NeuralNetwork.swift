@@ -97,7 +97,8 @@ public struct NeuralNetwork<Scalar: NetworkScalar>: Sendable {
         precondition(inputs.columns == architecture.inputSize, "inputs have \(inputs.columns) columns, network expects \(architecture.inputSize)")
         precondition(chunkSize > 0, "chunk size must be positive")
         let passes = NetworkPasses<Scalar>(architecture: architecture)
-        let workspace = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)), withSquares: false)
+        let workspace = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)),
+                                              squaresCapacity: 0, gathersTargets: false)
         var result = Matrix<Scalar>(rows: inputs.rows, columns: architecture.outputSize)
         let nL = architecture.outputSize
         parameters.elements.withUnsafeBufferPointer { theta in
@@ -127,14 +128,15 @@ public struct NeuralNetwork<Scalar: NetworkScalar>: Sendable {
         try architecture.checkData(inputs: inputs, targets: targets)
         precondition(chunkSize > 0, "chunk size must be positive")
         let passes = NetworkPasses<Scalar>(architecture: architecture)
-        let workspace = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)), withSquares: false)
+        let workspace = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)),
+                                              squaresCapacity: 0, gathersTargets: false)
         let tally = ErrorTally()
         let loss = parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
                 targets.storage.withUnsafeBufferPointer { t in
                     passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
-                                      totalRows: inputs.rows, rows: nil, workspace: workspace, scale: 1,
-                                      gradient: nil, squaredGradient: nil, errors: tally)
+                                      totalRows: inputs.rows, rows: nil, workspace: workspace, chunk: workspace.capacity,
+                                      scale: 1, gradient: nil, squaredGradient: nil, errors: tally)
                 }
             }
         }

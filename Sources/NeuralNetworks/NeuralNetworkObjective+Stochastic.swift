@@ -25,13 +25,13 @@ extension NeuralNetworkObjective: StochasticObjective {
         }
         let local = try localRows(selection)
         var gradient = Vector<Scalar>(zeros: parameterCount)
-        let ws = workspace()
+        let ws = fullDataWorkspace(squares: false)
         var loss = local.isEmpty ? 0 : parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
                 targets.storage.withUnsafeBufferPointer { t in
                     gradient.elements.withUnsafeMutableBufferPointer { g in
                         passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
-                                          totalRows: inputs.rows, rows: local, workspace: ws,
+                                          totalRows: inputs.rows, rows: local, workspace: ws, chunk: fullDataChunk,
                                           scale: Scalar(1.0 / Double(selection.count)),
                                           gradient: g.baseAddress!, squaredGradient: nil)
                     }

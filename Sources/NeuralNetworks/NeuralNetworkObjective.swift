@@ -9,9 +9,10 @@ import Optimization
 /// with L the loss matched to the output activation (see `OutputLoss`), and the weight cost
 /// on every parameter (Martens' code) or, with `weightCostOnBiases == false`, on weights only.
 ///
-/// Full-data passes run in chunks of `chunkSize` cases through work buffers allocated once;
-/// chunk sums are added in a fixed order, then summed across shards through `reducer`
-/// before division by the global case count.
+/// Full-data passes run in chunks of `chunkSize` cases through work buffers allocated once
+/// (the idle curvature operator's, when it has room: see `fullDataWorkspace`); chunk sums
+/// are added in a fixed order, then summed across shards through `reducer` before division
+/// by the global case count.
 ///
 /// In a data-parallel run each process holds one block of the training set (`inputs`,
 /// `targets`: the cases `caseOffset..<caseOffset + inputs.rows` of all shards' cases).
@@ -44,11 +45,15 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
     /// training error each iteration costs no extra pass.
     public private(set) var lastEvaluationMetrics: NetworkMetrics?
 
-    /// Reused by every full-data pass (allocated on first use).
-    private var fullDataWorkspace: PassWorkspace<Scalar>?
+    /// Whether the targets are the inputs themselves (an auto-encoder: the same memory), so
+    /// no pass needs to gather target rows.
+    let targetsAreInputs: Bool
+    /// The full-data passes' own workspace, for when the curvature scratch cannot serve
+    /// (allocated on first use, freed once the scratch takes over).
+    private(set) var ownWorkspace: PassWorkspace<Scalar>?
     /// The last curvature operator's memory, reused by the next operator of the same kind and
     /// batch size once no operator holds it (see `CurvatureScratch`).
-    private var curvatureScratch: CurvatureScratch<Scalar>?
+    private(set) var curvatureScratch: CurvatureScratch<Scalar>?
 
     /// - Parameters:
     ///   - inputs: cases x n_0. targets: cases x n_L.
@@ -62,6 +67,8 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         self.architecture = architecture
         layout = architecture.layout
         self.inputs = inputs; self.targets = targets
+        targetsAreInputs = inputs.rows == targets.rows && inputs.columns == targets.columns
+            && inputs.storage.withUnsafeBufferPointer { x in targets.storage.withUnsafeBufferPointer { x.baseAddress == $0.baseAddress } }
         self.weightCost = weightCost; self.weightCostOnBiases = weightCostOnBiases
         self.chunkSize = chunkSize
         self.reducer = reducer
@@ -74,10 +81,25 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
     public var caseCount: Int { globalCaseCount }
     public var supportedCurvatures: [CurvatureKind] { CurvatureKind.allCases }
 
-    func workspace() -> PassWorkspace<Scalar> {
-        if let w = fullDataWorkspace { return w }
-        let w = PassWorkspace<Scalar>(architecture: architecture, capacity: min(chunkSize, max(inputs.rows, 1)))
-        fullDataWorkspace = w
+    /// Cases per chunk of a full-data pass.
+    var fullDataChunk: Int { min(chunkSize, max(inputs.rows, 1)) }
+
+    /// The work buffers of a full-data pass (with room for the squared-gradient diagonal when
+    /// `squares`). When no curvature operator holds the cached curvature scratch and its
+    /// workspace has room for a chunk, the pass runs there and the objective's own workspace
+    /// is freed: between CG runs the operator's memory (for MNIST about 290 MB) is idle, and
+    /// the full-data passes need about 100 MB. The chunk size, not the buffers, fixes the
+    /// order of the sums, so results do not depend on which workspace served.
+    func fullDataWorkspace(squares: Bool) -> PassWorkspace<Scalar> {
+        let chunk = fullDataChunk
+        if isKnownUniquelyReferenced(&curvatureScratch), let w = curvatureScratch?.workspace,
+           w.capacity >= chunk, !squares || w.squaresCapacity >= chunk {
+            ownWorkspace = nil
+            return w
+        }
+        if let w = ownWorkspace, !squares || w.squaresCapacity >= chunk { return w }
+        let w = PassWorkspace<Scalar>(architecture: architecture, capacity: chunk, gathersTargets: !targetsAreInputs)
+        ownWorkspace = w
         return w
     }
 
@@ -88,7 +110,8 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
         var gradient = Vector<Scalar>(zeros: parameterCount)
         var squared: Vector<Scalar>? = squaredGradientDiagonal ? Vector(zeros: parameterCount) : nil
         let scale = Scalar(1.0 / Double(max(globalCaseCount, 1)))
-        let ws = workspace()
+        let ws = fullDataWorkspace(squares: squaredGradientDiagonal)
+        let chunk = fullDataChunk
         let tally = ErrorTally()
         var loss = parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
@@ -96,12 +119,12 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
                     gradient.elements.withUnsafeMutableBufferPointer { g in
                         if squared == nil {
                             return passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
-                                                     totalRows: inputs.rows, rows: nil, workspace: ws, scale: scale,
+                                                     totalRows: inputs.rows, rows: nil, workspace: ws, chunk: chunk, scale: scale,
                                                      gradient: g.baseAddress!, squaredGradient: nil, errors: tally)
                         }
                         return squared!.elements.withUnsafeMutableBufferPointer { g2 in
                             passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
-                                              totalRows: inputs.rows, rows: nil, workspace: ws, scale: scale,
+                                              totalRows: inputs.rows, rows: nil, workspace: ws, chunk: chunk, scale: scale,
                                               gradient: g.baseAddress!, squaredGradient: g2.baseAddress!, errors: tally)
                         }
                     }
@@ -144,12 +167,12 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
             do { local = try localRows(selection) } catch { preconditionFailure("\(error)") }
             count = selection.count
         }
-        let ws = workspace()
+        let ws = fullDataWorkspace(squares: false)
         var loss = local?.isEmpty == true ? 0 : parameters.elements.withUnsafeBufferPointer { theta in
             inputs.storage.withUnsafeBufferPointer { x in
                 targets.storage.withUnsafeBufferPointer { t in
                     passes.accumulate(parameters: theta.baseAddress!, inputs: x.baseAddress!, targets: t.baseAddress!,
-                                      totalRows: inputs.rows, rows: local, workspace: ws, scale: 1,
+                                      totalRows: inputs.rows, rows: local, workspace: ws, chunk: fullDataChunk, scale: 1,
                                       gradient: nil, squaredGradient: nil)
                 }
             }
@@ -199,7 +222,10 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
             return scratch
         }
         curvatureScratch = nil   // frees the old memory first, when no operator holds it
-        let scratch = CurvatureScratch<Scalar>(kind: kind, architecture: architecture, rows: rows)
+        // Square buffers for a full-data chunk, so the full-data passes can borrow the scratch.
+        let chunk = fullDataChunk
+        let scratch = CurvatureScratch<Scalar>(kind: kind, architecture: architecture, rows: rows,
+                                               squaresRows: rows >= chunk ? chunk : 0, gathersTargets: !targetsAreInputs)
         curvatureScratch = scratch
         return scratch
     }

@@ -19,10 +19,16 @@ final class ScratchBuffer<Scalar: BLASScalar> {
 ///
 /// `activations[l]` holds layer l's outputs (capacity x n_l, row-major) for l = 1...L;
 /// `activations[0]` holds gathered input rows when a pass works on a subset of cases, and
-/// `gatheredTargets` the matching target rows. Two delta buffers (capacity x max n_l) are
-/// swapped layer by layer; two square buffers serve the squared-gradient diagonal.
+/// `gatheredTargets` the matching target rows (unless the workspace is made for an
+/// auto-encoder, whose targets are its inputs: then the gathered inputs serve as both). Two
+/// delta buffers (capacity x max n_l) are swapped layer by layer; two square buffers, for
+/// `squaresCapacity` cases, serve the squared-gradient diagonal.
 final class PassWorkspace<Scalar: NetworkScalar> {
     let capacity: Int
+    /// Cases the square buffers have room for (0: none).
+    let squaresCapacity: Int
+    /// Whether `gatheredTargets` has room for `capacity` target rows.
+    let gathersTargets: Bool
     let activations: [ScratchBuffer<Scalar>]
     let gatheredTargets: ScratchBuffer<Scalar>
     var delta: ScratchBuffer<Scalar>
@@ -30,17 +36,23 @@ final class PassWorkspace<Scalar: NetworkScalar> {
     let squaredActivations: ScratchBuffer<Scalar>
     let squaredDelta: ScratchBuffer<Scalar>
 
-    init(architecture: NetworkArchitecture, capacity: Int, withSquares: Bool = true) {
+    /// - Parameters:
+    ///   - squaresCapacity: cases of the square buffers (default `capacity`; 0 for passes
+    ///     that never compute the squared-gradient diagonal).
+    ///   - gathersTargets: false when the targets will always be the inputs.
+    init(architecture: NetworkArchitecture, capacity: Int, squaresCapacity: Int? = nil, gathersTargets: Bool = true) {
         precondition(capacity > 0, "workspace capacity must be positive")
         self.capacity = capacity
+        self.squaresCapacity = min(max(squaresCapacity ?? capacity, 0), capacity)
+        self.gathersTargets = gathersTargets
         let sizes = architecture.layerSizes
         activations = sizes.map { ScratchBuffer(count: capacity * $0) }
-        gatheredTargets = ScratchBuffer(count: capacity * architecture.outputSize)
+        gatheredTargets = ScratchBuffer(count: gathersTargets ? capacity * architecture.outputSize : 1)
         let widest = sizes.max()!
         delta = ScratchBuffer(count: capacity * widest)
         nextDelta = ScratchBuffer(count: capacity * widest)
-        squaredActivations = ScratchBuffer(count: withSquares ? capacity * widest : 1)
-        squaredDelta = ScratchBuffer(count: withSquares ? capacity * widest : 1)
+        squaredActivations = ScratchBuffer(count: self.squaresCapacity * widest)
+        squaredDelta = ScratchBuffer(count: self.squaresCapacity * widest)
     }
 }
 
@@ -217,21 +229,29 @@ struct NetworkPasses<Scalar: NetworkScalar> {
 
     // MARK: Chunked passes over a data set
 
-    /// Sums over cases (in chunks of `workspace.capacity`, in order) of the loss and, when
+    /// Sums over cases (in chunks of `chunk` cases, in order) of the loss and, when
     /// `gradient` is given, `scale` times the per-case gradients (and squared gradients).
     ///
     /// inputs: total x n_0, targets: total x n_L (row-major, contiguous); `rows` selects cases
-    /// (nil: all, in order). Returns the summed loss.
+    /// (nil: all, in order). `targets == inputs` (the same memory: an auto-encoder) needs no
+    /// target gathering. The chunk, not the workspace's capacity, fixes the order of the
+    /// sums, so any workspace with room for a chunk gives the same result. Returns the
+    /// summed loss.
     func accumulate(parameters: UnsafePointer<Scalar>, inputs: UnsafePointer<Scalar>, targets: UnsafePointer<Scalar>,
-                    totalRows: Int, rows selection: [Int]?, workspace: PassWorkspace<Scalar>,
+                    totalRows: Int, rows selection: [Int]?, workspace: PassWorkspace<Scalar>, chunk: Int,
                     scale: Scalar, gradient: UnsafeMutablePointer<Scalar>?,
                     squaredGradient: UnsafeMutablePointer<Scalar>?, errors: ErrorTally? = nil) -> Double {
         let count = selection?.count ?? totalRows
         let (n0, nL) = (size(0), architecture.outputSize)
+        precondition(chunk > 0 && chunk <= workspace.capacity, "chunk of \(chunk) cases, workspace for \(workspace.capacity)")
+        precondition(squaredGradient == nil || workspace.squaresCapacity >= min(chunk, count),
+                     "the workspace has no room for squared gradients of \(chunk) cases")
+        let targetsAreInputs = UnsafeRawPointer(targets) == UnsafeRawPointer(inputs) && n0 == nL
+        precondition(selection == nil || targetsAreInputs || workspace.gathersTargets, "the workspace cannot gather targets")
         var loss = 0.0
         var start = 0
         while start < count {
-            let rows = min(workspace.capacity, count - start)
+            let rows = min(chunk, count - start)
             let input: UnsafePointer<Scalar>
             let target: UnsafePointer<Scalar>
             if let selection {
@@ -240,9 +260,9 @@ struct NetworkPasses<Scalar: NetworkScalar> {
                     let row = selection[start + r]
                     precondition(row >= 0 && row < totalRows, "case index \(row) out of 0..<\(totalRows)")
                     (gi + r * n0).update(from: inputs + row * n0, count: n0)
-                    (gt + r * nL).update(from: targets + row * nL, count: nL)
+                    if !targetsAreInputs { (gt + r * nL).update(from: targets + row * nL, count: nL) }
                 }
-                input = UnsafePointer(gi); target = UnsafePointer(gt)
+                input = UnsafePointer(gi); target = targetsAreInputs ? input : UnsafePointer(gt)
             } else {
                 input = inputs + start * n0; target = targets + start * nL
             }

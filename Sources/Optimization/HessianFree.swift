@@ -34,6 +34,11 @@ public struct HessianFreeState<Scalar: BLASScalar>: Codable, Sendable, Equatable
     /// The full-data evaluation at `parameters`, when known. Not encoded.
     var cachedEvaluation: Evaluation<Scalar>?
 
+    /// Forgets the cached full-data evaluation (the next step recomputes it if it needs it).
+    /// A caller that keeps a copy of the state while `step` runs drops its reference this way,
+    /// so the step can free the gradient buffers it replaces.
+    public mutating func forgetCachedEvaluation() { cachedEvaluation = nil }
+
     enum CodingKeys: String, CodingKey {
         case parameters, previousSolution, lambda, permutation, batchPosition, iteration
         case gradientEvaluations, valueEvaluations, curvatureProducts, conjugateGradientIterations
@@ -198,7 +203,11 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
     /// when f or its gradient at theta_n is not finite, and passes on the objective's errors
     /// (for instance an unsupported curvature). A trial step whose objective is not finite is
     /// never applied.
-    public func step<O: HFObjective>(_ state: HessianFreeState<Scalar>, on objective: O) throws
+    ///
+    /// The state is taken by value and consumed: a caller that hands over its only copy
+    /// (`step(consume state, on:)`) lets the step free the old gradient and direction buffers
+    /// as it replaces them.
+    public func step<O: HFObjective>(_ state: consuming HessianFreeState<Scalar>, on objective: O) throws
     -> (state: HessianFreeState<Scalar>, record: HessianFreeRecord) where O.Scalar == Scalar {
         let c = configuration
         let n = objective.parameterCount
@@ -220,13 +229,17 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         let iterationStart = clock.now
 
         // 1. Full-data objective and gradient (section 4.3).
+        // The big buffers of a step (the curvature operator's batch, CG's stored iterates, this
+        // evaluation) are held in optionals and let go as soon as the step is done with them,
+        // so the memory of one phase is free for the next (the MNIST auto-encoder's peak is
+        // the full-data pass at the end of an iteration).
         var mark = clock.now
-        let current = try evaluation(&s, objective)
+        var current: Evaluation<Scalar>? = try evaluation(&s, objective)
         timings.gradient += seconds(clock.now - mark)
-        guard current.value.isFinite else { throw HessianFreeError.nonFiniteObjective(iteration: iteration) }
-        guard current.gradient.isFinite else { throw HessianFreeError.nonFiniteGradient(iteration: iteration) }
-        let f0 = current.value
-        let gradient = current.gradient
+        guard current!.value.isFinite else { throw HessianFreeError.nonFiniteObjective(iteration: iteration) }
+        guard current!.gradient.isFinite else { throw HessianFreeError.nonFiniteGradient(iteration: iteration) }
+        let f0 = current!.value
+        let gradientNorm = current!.gradient.norm
 
         // 2. The curvature mini-batch: the next slice of the fixed permutation (section 4.3).
         mark = clock.now
@@ -241,13 +254,13 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             batch = .indices(Array(s.permutation[start..<end]))
             s.batchPosition = end == caseCount ? 0 : end
         }
-        let curvature = try objective.curvature(c.curvature, at: s.parameters, cases: batch)
+        var curvature: (any CurvatureOperator<Scalar>)? = try objective.curvature(c.curvature, at: s.parameters, cases: batch)
         let lambda = s.lambda
 
         // 3. Preconditioner (section 4.7): M = (mean per-case g^2 + lambda + weightCost)^alpha.
         var preconditioner: Vector<Scalar>? = nil
         if c.preconditioner {
-            guard let g2 = current.squaredGradientDiagonal else { throw HessianFreeError.missingSquaredGradientDiagonal }
+            guard let g2 = current!.squaredGradientDiagonal else { throw HessianFreeError.missingSquaredGradientDiagonal }
             precondition(g2.count == n, "squared-gradient diagonal has \(g2.count) elements, expected \(n)")
             let shift = lambda + c.weightCost
             let alpha = c.preconditionerExponent
@@ -265,7 +278,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         }
 
         // 4. CG on (B + lambda I) p = -g from decay * previous solution (sections 4.4, 4.5).
-        negativeGradient.assign(gradient); negativeGradient.scale(by: -1)
+        negativeGradient.assign(current!.gradient); negativeGradient.scale(by: -1)
         var warmStart: Vector<Scalar>? = nil
         if c.warmStartDecay > 0, var previous = s.previousSolution, previous.count == n {
             previous.scale(by: Scalar(c.warmStartDecay))
@@ -274,15 +287,20 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         let scalarLambda = Scalar(lambda)
         var products = 0
         let maximumProducts = c.conjugateGradient.maximumIterations + 1
-        let cg = solver!.solve(
+        var cg = solver!.solve(
             apply: { [progress] v, out in
-                curvature.apply(v, into: &out)
+                curvature!.apply(v, into: &out)
                 out.add(v, scaledBy: scalarLambda)
                 products += 1
                 progress?(.conjugateGradient(products: products, maximum: maximumProducts))
             },
             b: negativeGradient, start: warmStart, preconditioner: preconditioner,
             configuration: c.conjugateGradient)
+        warmStart = nil
+        // f(theta) on the batch, from the linearization's forward pass; the operator's memory
+        // is then free for the full-data passes below.
+        let batchValueAtTheta = curvature!.valueAtLinearizationPoint
+        curvature = nil
         s.curvatureProducts += cg.products
         s.conjugateGradientIterations += cg.iterations
         // A direction with a non-finite element or model value (a curvature product that
@@ -296,8 +314,8 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             s.iteration = iteration
             timings.total = seconds(clock.now - iterationStart)
             let record = HessianFreeRecord(
-                iteration: iteration, objective: f0, gradientNorm: gradient.norm,
-                objectiveAfter: f0, gradientNormAfter: gradient.norm,
+                iteration: iteration, objective: f0, gradientNorm: gradientNorm,
+                objectiveAfter: f0, gradientNormAfter: gradientNorm,
                 lambda: lambda, lambdaAfter: s.lambda, reductionRatio: -.infinity,
                 curvatureBatchSize: batchSize,
                 conjugateGradientIterations: cg.iterations, conjugateGradientTermination: cg.termination,
@@ -331,7 +349,10 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             chosen = b.index
             if data == .fullData { fullValueAtChosen = b.value }
         }
-        let p = cg.iterates[chosen].solution
+        // Only the chosen iterate is needed from here on.
+        let chosenIterate = cg.iterates[chosen]
+        cg.iterates.removeAll()
+        let p = chosenIterate.solution
         func fullValueAtStep() -> Double {
             if let v = fullValueAtChosen { return v }
             let v = value(at: p, rate: 1, on: .fullData)
@@ -343,8 +364,8 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         // CG already knows the damped model at every stored iterate: phi(p) = g'p +
         // p'(B + lambda I)p / 2 = q(p) - q(0); the undamped model is phi(p) - lambda |p|^2 / 2.
         // So rho needs no curvature product of its own.
-        let gp = gradient.dot(p)
-        var modelChange = cg.iterates[chosen].phi
+        let gp = current!.gradient.dot(p)
+        var modelChange = chosenIterate.phi
         if c.reductionRatioModel == .undamped { modelChange -= 0.5 * lambda * p.squaredNorm }
         let rhoData = resolved(c.reductionRatioData)
         let (fOld, fNew): (Double, Double)
@@ -353,7 +374,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         } else {
             fNew = value(at: p, rate: 1, on: .curvatureBatch)
             // The linearization's forward pass already gave f(theta) on the batch.
-            if let known = curvature.valueAtLinearizationPoint {
+            if let known = batchValueAtTheta {
                 fOld = known
             } else {
                 valueEvaluations += 1
@@ -390,6 +411,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             s.parameters.add(p, scaledBy: Scalar(rate))
             s.cachedEvaluation = nil
         }
+        current = nil
         mark = clock.now
         let next = try evaluation(&s, objective)
         timings.gradient += seconds(clock.now - mark)
@@ -397,12 +419,12 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         timings.total = seconds(clock.now - iterationStart)
 
         let record = HessianFreeRecord(
-            iteration: iteration, objective: f0, gradientNorm: gradient.norm,
+            iteration: iteration, objective: f0, gradientNorm: gradientNorm,
             objectiveAfter: next.value, gradientNormAfter: next.gradient.norm,
             lambda: lambda, lambdaAfter: s.lambda, reductionRatio: rho,
             curvatureBatchSize: batchSize,
             conjugateGradientIterations: cg.iterations, conjugateGradientTermination: cg.termination,
-            chosenIterate: cg.iterates[chosen].iteration,
+            chosenIterate: chosenIterate.iteration,
             lineSearchRate: rate, lineSearchReductions: reductions, stepAccepted: rate > 0,
             stepNorm: rate * p.norm, nonFiniteDirection: false,
             gradientEvaluations: s.gradientEvaluations, valueEvaluations: s.valueEvaluations,

@@ -190,7 +190,7 @@ struct BenchCommand: ParsableCommand {
             gradient_gemm_only_seconds: gradientGemmOnly, gv_gemm_only_seconds: gvGemmOnly,
             elementwise_threads: ElementwiseParallelism.threads,
             elementwise_kernels: isa,
-            peak_rss_mb: Self.peakResidentMegabytes() ?? -1,
+            peak_rss_mb: ProcessMemory.peakResidentMegabytes() ?? -1,
             blas_core: blas.core, blas_config: blas.configuration, blas_core_best: blas.bestCore,
             cpu_model: blas.cpuModel, isa: isa,
             hf_iteration_seconds: iterationSeconds, hf_iteration_gflops: iterationGflops,
@@ -283,15 +283,5 @@ struct BenchCommand: ParsableCommand {
             done += rows
         }
         return seconds(since: start)
-    }
-
-    /// VmHWM from /proc/self/status, in MB (nil where /proc is not available).
-    static func peakResidentMegabytes() -> Double? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first
-            return kilobytes.map { $0 / 1024 }
-        }
-        return nil
     }
 }

@@ -230,6 +230,7 @@ final class TrainCLITests: XCTestCase {
         let machine = summary["machine"] as! [String: Any]
         XCTAssertEqual(machine["blas_threads"] as? Int, 1, "\(machine)")
         XCTAssertEqual(machine["elementwise_threads"] as? Int, 1, "\(machine)")
+        XCTAssertGreaterThan(machine["peak_rss_mb"] as? Double ?? 0, 1, "\(machine)")
         XCTAssertEqual(summary["selected_by"] as? String, "validation")
         let best = summary["best"] as! [String: Any]
         let e = try CLITests.run(["evaluate", "--checkpoint", run + "/best", "--json", "--threads", "1"])

@@ -134,6 +134,10 @@ final class RunEndingTests: XCTestCase {
         XCTAssertGreaterThan(summary.cpuSeconds ?? 0, 0)
         XCTAssertFalse(summary.machine.blasCore.isEmpty)
         XCTAssertNotEqual(summary.machine.cpuModel, "")
+        #if os(Linux)
+        // The process's peak resident memory (VmHWM): at least the training data it held.
+        XCTAssertGreaterThan(summary.machine.peakResidentMegabytes ?? 0, 1)
+        #endif
         let text = try String(contentsOf: folder.appendingPathComponent("summary.json"), encoding: .utf8)
         for key in ["\"stop_reason\" : \"early-stopping\"", "\"best_iteration\"", "\"cpu_model\"", "\"blas_core\""] {
             XCTAssertTrue(text.contains(key), "\(key) in \(text)")

@@ -52,4 +52,71 @@ final class CurvatureReuseTests: XCTestCase {
             }
         }
     }
+
+    /// Full-data passes run in the idle curvature scratch (the objective's own workspace is
+    /// then freed) and give the same numbers, bit for bit, as passes in a workspace of their
+    /// own; a live operator's memory is never lent out.
+    func testFullDataPassesBorrowOnlyAnIdleScratchAndGiveTheSameNumbers() throws {
+        for output in outputActivations {
+            let p = SmallProblem<Double>(hidden: .logistic, output: output, cases: 11)
+            let batch = CaseSelection.indices([0, 2, 4, 6, 8])
+            let someCases = CaseSelection.indices([10, 3, 7, 1])
+            let alone = p.objective(weightCost: 1e-3, chunkSize: 3)  // never makes a scratch
+            let expected = try alone.evaluate(at: p.parameters, squaredGradientDiagonal: true)
+            let expectedValue = alone.value(at: p.parameters, cases: someCases)
+
+            let objective = p.objective(weightCost: 1e-3, chunkSize: 3)
+            _ = try objective.evaluate(at: p.parameters, squaredGradientDiagonal: true)
+            XCTAssertNotNil(objective.ownWorkspace, "\(output): no scratch yet, so the objective's own workspace serves")
+            let v = p.randomVector(seed: 3)
+            var op: (any CurvatureOperator<Double>)? = try objective.curvature(.gaussNewton, at: p.parameters, cases: batch)
+            let before = product(op!, v)
+            let whileLive = try objective.evaluate(at: p.parameters, squaredGradientDiagonal: true)
+            XCTAssertNotNil(objective.ownWorkspace, "\(output): a live operator's scratch was lent out")
+            XCTAssertEqual(product(op!, v), before, "\(output): a full-data pass changed a live operator's products")
+            XCTAssertEqual(whileLive.gradient, expected.gradient)
+            op = nil
+
+            let borrowed = try objective.evaluate(at: p.parameters, squaredGradientDiagonal: true)
+            XCTAssertNil(objective.ownWorkspace, "\(output): the idle scratch did not serve the full-data pass")
+            XCTAssertEqual(borrowed.value, expected.value, "\(output)")
+            XCTAssertEqual(borrowed.gradient, expected.gradient, "\(output)")
+            XCTAssertEqual(borrowed.squaredGradientDiagonal, expected.squaredGradientDiagonal, "\(output)")
+            XCTAssertEqual(objective.value(at: p.parameters, cases: someCases), expectedValue, "\(output)")
+            // The scratch still serves the next operator: the pass's leftovers never leak in.
+            let again = try objective.curvature(.gaussNewton, at: p.parameters, cases: batch)
+            XCTAssertEqual(product(again, v), before, "\(output)")
+        }
+    }
+
+    /// An auto-encoder's targets are its inputs (the same memory): no pass gathers target
+    /// rows, and every number equals that of an objective given a separate copy of the targets.
+    func testAnAutoEncoderGathersNoTargetsAndMatchesACopy() throws {
+        for output in [Activation.linear, .logistic] {
+            let p = SmallProblem<Double>(hidden: .tanh, output: output, cases: 9, sizes: [4, 3, 4])
+            var x = p.inputs
+            if output == .logistic {  // cross-entropy targets in [0, 1]
+                x = Matrix(rows: x.rows, columns: x.columns, elements: x.storage.map { 1 / (1 + exp(-$0)) })
+            }
+            let copy = Matrix(rows: x.rows, columns: x.columns, elements: x.storage.map { $0 })
+            let shared = try NeuralNetworkObjective(architecture: p.architecture, inputs: x, targets: x, weightCost: 1e-3, chunkSize: 2)
+            let separate = try NeuralNetworkObjective(architecture: p.architecture, inputs: x, targets: copy, weightCost: 1e-3, chunkSize: 2)
+            XCTAssertTrue(shared.targetsAreInputs)
+            XCTAssertFalse(separate.targetsAreInputs)
+            let cases = CaseSelection.indices([8, 1, 5, 2])
+            let v = p.randomVector(seed: 4)
+            for kind in [CurvatureKind.gaussNewton, .hessian, .fisher] {
+                XCTAssertEqual(product(try shared.curvature(kind, at: p.parameters, cases: cases), v),
+                               product(try separate.curvature(kind, at: p.parameters, cases: cases), v), "\(output) \(kind)")
+                XCTAssertEqual(shared.curvatureScratch?.workspace.gathersTargets, false)
+                XCTAssertEqual(separate.curvatureScratch?.workspace.gathersTargets, true)
+            }
+            let a = try shared.evaluate(at: p.parameters, squaredGradientDiagonal: true)
+            let b = try separate.evaluate(at: p.parameters, squaredGradientDiagonal: true)
+            XCTAssertEqual(a.value, b.value, "\(output)")
+            XCTAssertEqual(a.gradient, b.gradient, "\(output)")
+            XCTAssertEqual(a.squaredGradientDiagonal, b.squaredGradientDiagonal, "\(output)")
+            XCTAssertEqual(shared.value(at: p.parameters, cases: cases), separate.value(at: p.parameters, cases: cases), "\(output)")
+        }
+    }
 }
