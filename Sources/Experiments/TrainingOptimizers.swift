@@ -87,10 +87,13 @@ public func forwardFlops(_ architecture: NetworkArchitecture, cases: Int) -> Dou
 /// curvature products on the `batchSize`-case batch (Gauss-Newton cost), `valueEvaluations`
 /// objective evaluations (one on the batch for rho, the rest on the full data for backtracking
 /// and the line search), and the forward pass that linearizes the batch. The counts are the
-/// iteration's own (differences of `HessianFreeState`'s counters across the step).
+/// iteration's own (differences of `HessianFreeState`'s counters across the step). With the
+/// preconditioner, each gradient pass also computes the squared-gradient diagonal, one more
+/// product per layer (`squaredGradient`).
 public func hessianFreeIterationFlops(_ architecture: NetworkArchitecture, caseCount: Int, batchSize: Int,
-                                      gradientEvaluations: Int, curvatureProducts: Int, valueEvaluations: Int) -> Double {
-    var flops = Double(gradientEvaluations) * architecture.gradientFlops(cases: caseCount)
+                                      gradientEvaluations: Int, curvatureProducts: Int, valueEvaluations: Int,
+                                      squaredGradient: Bool) -> Double {
+    var flops = Double(gradientEvaluations) * architecture.gradientFlops(cases: caseCount, squaredGradient: squaredGradient)
     flops += Double(curvatureProducts) * architecture.gaussNewtonProductFlops(cases: batchSize)
     flops += Double(max(valueEvaluations - 1, 0)) * forwardFlops(architecture, cases: caseCount)
     flops += forwardFlops(architecture, cases: batchSize) * (valueEvaluations > 0 ? 2 : 1)
@@ -157,7 +160,8 @@ final class HessianFreeTrainer: TrainingOptimizer {
             objective.architecture, caseCount: objective.caseCount, batchSize: record.curvatureBatchSize,
             gradientEvaluations: state.gradientEvaluations - before.gradients,
             curvatureProducts: state.curvatureProducts - before.products,
-            valueEvaluations: state.valueEvaluations - before.values)
+            valueEvaluations: state.valueEvaluations - before.values,
+            squaredGradient: optimizer.configuration.preconditioner)
         return OptimizerStep(objective: record.objectiveAfter, lambda: record.lambdaAfter, rho: record.reductionRatio,
                              cgIterations: record.conjugateGradientIterations, cgChosen: record.chosenIterate,
                              gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,

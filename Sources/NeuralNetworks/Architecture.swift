@@ -88,12 +88,14 @@ public struct NetworkArchitecture: Codable, Sendable, Equatable {
 
     /// Flops (2mnk per m x k by k x n product) of the gemms of one objective + gradient pass
     /// over `cases` cases: L forward products, L weight-gradient products and L - 1 backward
-    /// products (no delta is propagated into the inputs).
-    public func gradientFlops(cases: Int) -> Double {
+    /// products (no delta is propagated into the inputs); with `squaredGradient`, also the L
+    /// products (a_{l-1}^2)'(delta_l^2) of the squared-gradient diagonal (the preconditioner's
+    /// pass).
+    public func gradientFlops(cases: Int, squaredGradient: Bool = false) -> Double {
         var f = 0.0
         for l in 1...layerCount {
             let p = 2.0 * Double(cases) * Double(layerSizes[l - 1]) * Double(layerSizes[l])
-            f += l == 1 ? 2 * p : 3 * p
+            f += (l == 1 ? 2 * p : 3 * p) + (squaredGradient ? p : 0)
         }
         return f
     }

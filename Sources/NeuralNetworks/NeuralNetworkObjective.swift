@@ -222,8 +222,11 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
             return scratch
         }
         curvatureScratch = nil   // frees the old memory first, when no operator holds it
-        // Square buffers for a full-data chunk, so the full-data passes can borrow the scratch.
+        // Square buffers for a full-data chunk, so the full-data passes can borrow the scratch;
+        // a scratch that can serve them makes their own workspace redundant, so it goes first
+        // (else the first HF iteration would hold both).
         let chunk = fullDataChunk
+        if rows >= chunk { ownWorkspace = nil }
         let scratch = CurvatureScratch<Scalar>(kind: kind, architecture: architecture, rows: rows,
                                                squaresRows: rows >= chunk ? chunk : 0, gathersTargets: !targetsAreInputs)
         curvatureScratch = scratch

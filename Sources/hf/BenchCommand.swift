@@ -104,6 +104,13 @@ struct BenchCommand: ParsableCommand {
         var hf_iteration_gflops: Double
         var hf_iteration_ratio: Double
         var hf_iteration_cg_iterations: Int
+        /// Where the iteration's time went: the full-data gradient pass (with g^2), the
+        /// linearization and CG, and backtracking with rho and the line search; and how many
+        /// objective-only passes the last part made.
+        var hf_iteration_gradient_seconds: Double
+        var hf_iteration_cg_seconds: Double
+        var hf_iteration_backtracking_seconds: Double
+        var hf_iteration_value_passes: Int
     }
 
     func run() throws {
@@ -173,7 +180,8 @@ struct BenchCommand: ParsableCommand {
             architecture, caseCount: cases, batchSize: record.curvatureBatchSize,
             gradientEvaluations: after.gradientEvaluations - ready.gradientEvaluations,
             curvatureProducts: after.curvatureProducts - ready.curvatureProducts,
-            valueEvaluations: after.valueEvaluations - ready.valueEvaluations)
+            valueEvaluations: after.valueEvaluations - ready.valueEvaluations,
+            squaredGradient: configuration.preconditioner)
         let sgemm = reference.flops / sgemmSeconds / 1e9
         let iterationGflops = iterationFlops / iterationSeconds / 1e9
         let blas = OpenBLASCore.report()
@@ -194,7 +202,10 @@ struct BenchCommand: ParsableCommand {
             blas_core: blas.core, blas_config: blas.configuration, blas_core_best: blas.bestCore,
             cpu_model: blas.cpuModel, isa: isa,
             hf_iteration_seconds: iterationSeconds, hf_iteration_gflops: iterationGflops,
-            hf_iteration_ratio: iterationGflops / sgemm, hf_iteration_cg_iterations: record.conjugateGradientIterations)
+            hf_iteration_ratio: iterationGflops / sgemm, hf_iteration_cg_iterations: record.conjugateGradientIterations,
+            hf_iteration_gradient_seconds: record.seconds.gradient, hf_iteration_cg_seconds: record.seconds.conjugateGradient,
+            hf_iteration_backtracking_seconds: record.seconds.backtrackingAndLineSearch,
+            hf_iteration_value_passes: after.valueEvaluations - ready.valueEvaluations)
 
         if json {
             let encoder = JSONEncoder()
@@ -213,6 +224,9 @@ struct BenchCommand: ParsableCommand {
             row("Gauss-Newton product, \(batch) cases", String(format: "%.3f s  %.1f GFLOP/s  %.0f%% of sgemm", gvSeconds, gvGflops, 100 * report.gv_ratio))
             row("gemms alone: gradient, Gv", String(format: "%.3f s, %.3f s", gradientGemmOnly, gvGemmOnly))
             row("HF iteration, \(report.hf_iteration_cg_iterations) CG steps", String(format: "%.3f s  %.1f GFLOP/s  %.0f%% of sgemm", iterationSeconds, iterationGflops, 100 * report.hf_iteration_ratio))
+            row("  gradient, CG, backtracking", String(format: "%.3f s, %.3f s, %.3f s (%d value passes)", report.hf_iteration_gradient_seconds,
+                                                            report.hf_iteration_cg_seconds, report.hf_iteration_backtracking_seconds,
+                                                            report.hf_iteration_value_passes))
             row("peak resident memory", String(format: "%.0f MB", report.peak_rss_mb))
         }
     }

@@ -143,11 +143,17 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         for key in ["sgemm_gflops", "gradient_seconds", "gradient_gflops", "gv_seconds", "gv_gflops", "peak_rss_mb",
-                    "hf_iteration_seconds", "hf_iteration_gflops", "hf_iteration_ratio"] {
+                    "hf_iteration_seconds", "hf_iteration_gflops", "hf_iteration_ratio",
+                    "hf_iteration_gradient_seconds", "hf_iteration_cg_seconds", "hf_iteration_backtracking_seconds"] {
             let value = try XCTUnwrap(object[key] as? Double, key)
             XCTAssertGreaterThan(value, 0, key)
         }
         XCTAssertEqual(object["hf_iteration_cg_iterations"] as? Int, 4, "CG runs to the fixed limit")
+        // The parts of the iteration fit in its time; backtracking and rho made value passes.
+        let parts = ["hf_iteration_gradient_seconds", "hf_iteration_cg_seconds", "hf_iteration_backtracking_seconds"]
+            .compactMap { object[$0] as? Double }.reduce(0, +)
+        XCTAssertLessThanOrEqual(parts, object["hf_iteration_seconds"] as? Double ?? 0)
+        XCTAssertGreaterThan(object["hf_iteration_value_passes"] as? Int ?? 0, 0)
         XCTAssertTrue(["avx2+fma", "swift-simd"].contains(object["elementwise_kernels"] as? String ?? ""))
         XCTAssertEqual(object["isa"] as? String, object["elementwise_kernels"] as? String)
         // What ran: the same BLAS description as `hf blas` gives in the same environment.

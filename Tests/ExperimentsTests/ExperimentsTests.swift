@@ -10,6 +10,22 @@ import Reporting
 final class ExperimentsTests: XCTestCase {
     var directory: URL!
 
+    /// An iteration's flops from its passes, by hand for 3-4-2 (forward 40c flops, gradient
+    /// 96c, with the squared-gradient diagonal 136c, Gauss-Newton product 112c): one gradient
+    /// pass on 10 cases, two products on a batch of 5, three value passes (one on the batch
+    /// for rho, two on the full data), and the linearizing forward pass on the batch.
+    func testHessianFreeIterationFlopsCountEveryPass() throws {
+        let a = try NetworkArchitecture(layerSizes: [3, 4, 2], activations: [.logistic, .linear])
+        func flops(_ squares: Bool) -> Double {
+            hessianFreeIterationFlops(a, caseCount: 10, batchSize: 5, gradientEvaluations: 1, curvatureProducts: 2,
+                                      valueEvaluations: 3, squaredGradient: squares)
+        }
+        let products: Double = 2 * 112 * 5
+        let values: Double = 2 * 40 * 10 + 2 * 40 * 5
+        XCTAssertEqual(flops(false), 96 * 10 + products + values)
+        XCTAssertEqual(flops(true), 136 * 10 + products + values)
+    }
+
     override func setUpWithError() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("hf-experiments-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -70,6 +70,7 @@ final class CurvatureReuseTests: XCTestCase {
             XCTAssertNotNil(objective.ownWorkspace, "\(output): no scratch yet, so the objective's own workspace serves")
             let v = p.randomVector(seed: 3)
             var op: (any CurvatureOperator<Double>)? = try objective.curvature(.gaussNewton, at: p.parameters, cases: batch)
+            XCTAssertNil(objective.ownWorkspace, "\(output): a scratch that can serve the full-data passes frees their own workspace")
             let before = product(op!, v)
             let whileLive = try objective.evaluate(at: p.parameters, squaredGradientDiagonal: true)
             XCTAssertNotNil(objective.ownWorkspace, "\(output): a live operator's scratch was lent out")

@@ -28,6 +28,16 @@ final class NetworkStructureTests: XCTestCase {
         XCTAssertEqual(layout.layers[1].biasRange, 24..<26)
     }
 
+    /// Flop counts by hand for 3-4-2 (products of 2 c 3 4 = 24c and 2 c 4 2 = 16c flops): the
+    /// gradient pass has 2 products in layer 1 and 3 in layer 2, the squared-gradient diagonal
+    /// one more per layer, a Gauss-Newton product 2 and 4.
+    func testFlopCountsByHand() throws {
+        let a = try NetworkArchitecture(layerSizes: [3, 4, 2], activations: [.logistic, .linear])
+        XCTAssertEqual(a.gradientFlops(cases: 5), 5 * (2 * 24 + 3 * 16))
+        XCTAssertEqual(a.gradientFlops(cases: 5, squaredGradient: true), 5 * (3 * 24 + 4 * 16))
+        XCTAssertEqual(a.gaussNewtonProductFlops(cases: 5), 5 * (2 * 24 + 4 * 16))
+    }
+
     /// A hand-computed forward pass pins down the layout convention (W fan-in x fan-out).
     func testForwardPassByHand() throws {
         let a = try NetworkArchitecture(layerSizes: [2, 2, 1], activations: [.relu, .linear])
