@@ -24,9 +24,10 @@ struct OptimizerStep {
     var nonFiniteDirection = false
 }
 
-/// The optimizer state a checkpoint stores besides the parameters. Hessian-free state keeps
-/// its large vectors (parameters, previous CG direction) in `parameters.safetensors`; the
-/// baselines' states are small except for their vectors, which JSON round-trips exactly.
+/// The optimizer state a checkpoint stores besides the parameters. Every optimizer keeps its
+/// large vectors (HF's previous CG direction, the baselines' moments, directions and pairs;
+/// see `CheckpointVectors`) as tensors in `parameters.safetensors`; this JSON part holds the
+/// rest.
 public struct SavedOptimizerState: Codable, Sendable {
     public var optimizer: OptimizerKind
     public var iteration: Int
@@ -185,7 +186,8 @@ final class HessianFreeTrainer: TrainingOptimizer {
 }
 
 /// A first-order or quasi-Newton baseline (issue 6) behind the same loop.
-final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer where Optimizer.Scalar == Float {
+final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer
+where Optimizer.Scalar == Float, Optimizer.State: CheckpointVectors {
     let objective: NeuralNetworkObjective<Float>
     let optimizer: Optimizer
     private(set) var state: Optimizer.State
@@ -223,9 +225,11 @@ final class BaselineTrainer<Optimizer: FirstOrderOptimizer>: TrainingOptimizer w
     func saved(elapsedSeconds: Double) -> SavedOptimizerState {
         var s = SavedOptimizerState(optimizer: kind, iteration: state.iteration, elapsedSeconds: elapsedSeconds,
                                     gradientEvaluations: gradientEvaluations, casesEvaluated: casesEvaluated)
-        store(state, &s)
+        store(state.withoutVectors, &s)
         return s
     }
 
-    func extraTensors() -> [SafeTensorPayload] { [] }
+    func extraTensors() -> [SafeTensorPayload] {
+        state.checkpointVectors.map { SafeTensorPayload(name: $0.name, values: $0.vector.elements) }
+    }
 }

@@ -108,16 +108,16 @@ public final class TrainingRun {
                                              previousDirection: previous)
         case .sgd:
             trainer = try Self.baseline(.sgd, StochasticGradientDescent<Float>(configuration: c.baselines.sgd), objective,
-                                        parameters, seed, saved, saved?.sgd) { $1.sgd = $0 }
+                                        parameters, seed, saved, saved?.sgd, tensors) { $1.sgd = $0 }
         case .adam:
             trainer = try Self.baseline(.adam, Adam<Float>(configuration: c.baselines.adam), objective,
-                                        parameters, seed, saved, saved?.adam) { $1.adam = $0 }
+                                        parameters, seed, saved, saved?.adam, tensors) { $1.adam = $0 }
         case .ncg:
             trainer = try Self.baseline(.ncg, NonlinearConjugateGradient<Float>(configuration: c.baselines.ncg), objective,
-                                        parameters, seed, saved, saved?.ncg) { $1.ncg = $0 }
+                                        parameters, seed, saved, saved?.ncg, tensors) { $1.ncg = $0 }
         case .lbfgs:
             trainer = try Self.baseline(.lbfgs, LBFGS<Float>(configuration: c.baselines.lbfgs), objective,
-                                        parameters, seed, saved, saved?.lbfgs) { $1.lbfgs = $0 }
+                                        parameters, seed, saved, saved?.lbfgs, tensors) { $1.lbfgs = $0 }
         }
         self.elapsedBefore = elapsedBefore
         spentInThisInvocation = saved == nil ? elapsedBefore : 0
@@ -130,16 +130,20 @@ public final class TrainingRun {
     }
 
     /// A baseline trainer, from its saved state (which must be there when the checkpoint says
-    /// it is this optimizer's) or fresh at `parameters`.
+    /// it is this optimizer's; its vectors come from the checkpoint's tensors) or fresh at
+    /// `parameters`.
     private static func baseline<O: FirstOrderOptimizer>(
         _ kind: OptimizerKind, _ optimizer: O, _ objective: NeuralNetworkObjective<Float>, _ parameters: Vector<Float>,
-        _ seed: UInt64, _ saved: SavedOptimizerState?, _ state: O.State?,
+        _ seed: UInt64, _ saved: SavedOptimizerState?, _ state: O.State?, _ tensors: SafeTensorsFile?,
         store: @escaping (O.State, inout SavedOptimizerState) -> Void
-    ) throws -> BaselineTrainer<O> where O.Scalar == Float {
+    ) throws -> BaselineTrainer<O> where O.Scalar == Float, O.State: CheckpointVectors {
         if saved != nil && state == nil {
             throw ExperimentError.unreadableRun("checkpoint holds no state for optimizer '\(kind.rawValue)'")
         }
-        let s = state ?? optimizer.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed)
+        var s = state ?? optimizer.makeState(parameters: parameters, caseCount: objective.caseCount, seed: seed)
+        if state != nil {
+            try s.restoreVectors(parameters: parameters) { name in tensors?[name].map { Vector<Float>($0.floats()) } }
+        }
         return BaselineTrainer(kind: kind, objective: objective, optimizer: optimizer, state: s,
                                gradientEvaluations: saved?.gradientEvaluations ?? 0,
                                casesEvaluated: saved?.casesEvaluated ?? 0, store: store)

@@ -301,6 +301,55 @@ final class BaselineTrainingTests: XCTestCase {
         }
     }
 
+    /// A baseline's checkpoint keeps its vectors as tensors: the JSON part holds none of them
+    /// (each is emptied there, the parameters too), `parameters.safetensors` holds each one.
+    /// A checkpoint written before the vectors moved (every vector in the JSON, no state
+    /// tensors) still resumes to the same run, bit for bit.
+    func testBaselineCheckpointsKeepVectorsAsTensorsAndOldOnesStillResume() throws {
+        for kind in [OptimizerKind.ncg, .sgd, .adam, .lbfgs] {
+            let straight = directory.appendingPathComponent("\(kind)-s"), folder = directory.appendingPathComponent("\(kind)-old")
+            try TrainingRun.create(configuration: try configuration(kind, iterations: 14), folder: straight, locations: locations).run()
+            let c = try configuration(kind, iterations: 9)
+            try TrainingRun.create(configuration: c, folder: folder, locations: locations).run()
+            let url = RunFolder(folder).checkpoint
+            var checkpoint = try Checkpoint<SavedOptimizerState>.read(from: url)
+            let tensors = checkpoint.parameters
+            let theta = try TrainingRun.parametersVector(from: tensors, layout: c.architecture.layout, file: url.path)
+            func tensor(_ name: String) -> Vector<Float>? { tensors[name].map { Vector($0.floats()) } }
+            func full<S: CheckpointVectors>(_ state: S?) throws -> (state: S, names: [String]) {
+                var s = try XCTUnwrap(state, "\(kind): no saved state")
+                XCTAssertEqual(s.checkpointVectors.map(\.vector.count).max() ?? 0, 0, "\(kind): a vector left in the JSON")
+                try s.restoreVectors(parameters: theta, tensor: tensor)
+                let names = s.checkpointVectors.map(\.name)
+                XCTAssertFalse(names.isEmpty, "\(kind)")
+                for (name, v) in s.checkpointVectors { XCTAssertEqual(v.count, theta.count, "\(kind): \(name)") }
+                return (s, names)
+            }
+            var names: [String] = []
+            switch kind {
+            case .ncg:
+                XCTAssertEqual(checkpoint.optimizerState.ncg?.parameters.count, 0)
+                (checkpoint.optimizerState.ncg, names) = try full(checkpoint.optimizerState.ncg)
+            case .sgd: (checkpoint.optimizerState.sgd, names) = try full(checkpoint.optimizerState.sgd)
+            case .adam: (checkpoint.optimizerState.adam, names) = try full(checkpoint.optimizerState.adam)
+            case .lbfgs:
+                XCTAssertGreaterThan(checkpoint.optimizerState.lbfgs?.steps.count ?? 0, 0, "L-BFGS has stored pairs by step 9")
+                (checkpoint.optimizerState.lbfgs, names) = try full(checkpoint.optimizerState.lbfgs)
+            case .hf: XCTFail("not a baseline")
+            }
+            // The old format: the vectors in the JSON, no state tensors.
+            checkpoint.parameters = SafeTensorsFile(tensors: tensors.tensors.filter { !names.contains($0.name) }, metadata: tensors.metadata)
+            try checkpoint.write(to: url)
+            try TrainingRun.resume(folder: folder, locations: locations, maximumIterations: 14).run()
+            let a = try RunFolder(straight).readMetrics(), b = try RunFolder(folder).readMetrics()
+            XCTAssertEqual(a.count, 14, "\(kind)")
+            XCTAssertEqual(a.map(\.trainError.bitPattern), b.map(\.trainError.bitPattern), "\(kind): an old checkpoint resumes bit-identically")
+            // And the checkpoint it wrote at its end is in the new format again.
+            let rewritten = try Checkpoint<SavedOptimizerState>.read(from: url)
+            for name in names { XCTAssertNotNil(rewritten.parameters[name], "\(kind): \(name)") }
+        }
+    }
+
     /// The mini-batch gradient equals the full-data gradient of an objective made of those cases.
     func testMinibatchGradientEqualsGradientOfTheSubset() throws {
         var g = SeededGenerator(seed: 3)
