@@ -55,7 +55,7 @@ public struct SavedModel {
 /// Builds the report of several runs: Table 2's layout, Figure 2's error-vs-time plot, the
 /// other plots and `index.html`, plus the first run's `reconstructions.png`.
 public enum RunReport {
-    public static func write(runs folders: [URL], to directory: URL) throws -> [URL] {
+    public static func write(runs folders: [URL], errorScale: AxisScale = .linear, to directory: URL) throws -> [URL] {
         guard !folders.isEmpty else { throw ExperimentError.invalid("no run folders given") }
         try AtomicFile.checkCanCreateFolder(directory)
         var runs: [RunMetrics] = [], summaries: [RunSummary] = [], comparison: [PaperComparison.Row] = []
@@ -114,7 +114,8 @@ public enum RunReport {
         }
         let table2 = directory.appendingPathComponent(PaperComparison.fileName)
         try AtomicFile.write(PaperComparison.markdown(comparison), to: table2)
-        return try ReportWriter.write(title: "Hessian-free runs", runs: runs, summaries: summaries, images: images, to: directory)
+        return try ReportWriter.write(title: "Hessian-free runs", runs: runs, summaries: summaries, images: images,
+                                      errorScale: errorScale, to: directory)
             + [table2]
     }
 }

@@ -79,14 +79,16 @@ public enum ReportWriter {
     public static let reconstructionsFileName = "reconstructions.png"
 
     /// Writes the report for `runs` (metrics) and `summaries` (table rows, usually one per
-    /// run, same order) into `directory`, creating it. Returns the files written.
+    /// run, same order) into `directory`, creating it; `errorScale` is the error plots' y
+    /// axis (logarithmic shows errors that fall over several decades, as HF's do). Returns
+    /// the files written.
     @discardableResult
     public static func write(title: String, runs: [RunMetrics], summaries: [RunSummary], images: [ReportFigure] = [],
-                             to directory: URL) throws -> [URL] {
+                             errorScale: AxisScale = .linear, to directory: URL) throws -> [URL] {
         let files: [(String, String)] = [
             (RunTable.fileName, RunTable.markdown(summaries)),
-            (ReportPlots.errorVsTimeFileName, ReportPlots.errorVsTime(runs).svg()),
-            (ReportPlots.errorVsIterationFileName, ReportPlots.errorVsIteration(runs).svg()),
+            (ReportPlots.errorVsTimeFileName, ReportPlots.errorVsTime(runs, errorScale: errorScale).svg()),
+            (ReportPlots.errorVsIterationFileName, ReportPlots.errorVsIteration(runs, errorScale: errorScale).svg()),
             (ReportPlots.lambdaAndCGFileName, ReportPlots.lambdaAndCG(runs).svg()),
         ]
         var figures = [

@@ -26,6 +26,11 @@ public enum ReportPlots {
     /// The y axis of the error plots: the quantity, as in Table 2 of the paper.
     public static let errorAxisLabel = "error (per-case sum of squared errors)"
 
+    /// The error axis's label, saying when the scale is logarithmic.
+    static func errorAxisLabel(_ scale: AxisScale) -> String {
+        scale == .logarithmic ? errorAxisLabel + ", log scale" : errorAxisLabel
+    }
+
     /// The colour of the run at `index`.
     public static func color(forRunAt index: Int) -> String { palette[index % palette.count] }
 
@@ -45,7 +50,7 @@ public enum ReportPlots {
     public static func errorVsTime(_ runs: [RunMetrics], errorScale: AxisScale = .linear) -> LineChart {
         LineChart(title: "Error vs. time (train solid, test dashed)",
                   xAxis: PlotAxis(label: "time in seconds (log scale)", scale: .logarithmic),
-                  yAxis: PlotAxis(label: errorAxisLabel, scale: errorScale, includesZero: errorScale == .linear),
+                  yAxis: PlotAxis(label: errorAxisLabel(errorScale), scale: errorScale, includesZero: errorScale == .linear),
                   series: errorSeries(runs) { $0.seconds })
     }
 
@@ -53,7 +58,7 @@ public enum ReportPlots {
     public static func errorVsIteration(_ runs: [RunMetrics], errorScale: AxisScale = .linear) -> LineChart {
         LineChart(title: "Error vs. iteration (train solid, test dashed)",
                   xAxis: PlotAxis(label: "iteration", includesZero: false),
-                  yAxis: PlotAxis(label: errorAxisLabel, scale: errorScale, includesZero: errorScale == .linear),
+                  yAxis: PlotAxis(label: errorAxisLabel(errorScale), scale: errorScale, includesZero: errorScale == .linear),
                   series: errorSeries(runs) { Double($0.iteration) })
     }
 

@@ -88,14 +88,21 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String
 
+    @Option(help: "Scale of the error plots' y axis: linear, or log for errors that fall over several decades (linear).")
+    var errorScale: String = "linear"
+
     func checkArguments() throws {
         if runs.isEmpty { throw ValidationError("give at least one run folder") }
+        guard ["linear", "log"].contains(errorScale) else {
+            throw ValidationError("--error-scale must be linear or log, got '\(errorScale)'")
+        }
     }
 
     func run() throws {
         try checkArguments()
         let files = try OutputFolder.naming("--out", out) {
-            try RunReport.write(runs: runs.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
+            try RunReport.write(runs: runs.map { URL(fileURLWithPath: $0) }, errorScale: errorScale == "log" ? .logarithmic : .linear,
+                                to: URL(fileURLWithPath: out))
         }
         for f in files { print(f.path) }
     }

@@ -60,6 +60,7 @@ final class ErrorCLITests: XCTestCase {
             (["data", "show", "--dataset", "curves", "--split", "nope", "--out", path("x.png")], "--split must be train, validation or test"),
             (["data", "download", "--dataset", "curves", "--data-dir", path("dl")], "CURVES is generated, not downloaded"),
             (["rosenbrock", "--initial-lambda", "0"], "--initial-lambda must be > 0"),
+            (["report", path("run"), "--out", path("dl"), "--error-scale", "cubic"], "--error-scale must be linear or log, got 'cubic'"),
             (["data", "download", "--dataset", "mnist", "--mirror", "not a url", "--data-dir", path("dl")], "--mirror must be a URL"),
         ]
         for (arguments, expected) in cases {

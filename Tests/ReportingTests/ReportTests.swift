@@ -111,6 +111,14 @@ final class HTMLReportTests: XCTestCase {
         try ReportWriter.write(title: "t", runs: runs, summaries: summaries, to: out)
         page = try String(contentsOf: out.appendingPathComponent("index.html"), encoding: .utf8)
         XCTAssertTrue(page.contains("src=\"reconstructions.png\""))
+        // A logarithmic error axis says so on both error plots; the linear one does not.
+        for (scale, says) in [(AxisScale.logarithmic, true), (.linear, false)] {
+            try ReportWriter.write(title: "t", runs: runs, summaries: summaries, errorScale: scale, to: out)
+            for name in ["error-vs-time.svg", "error-vs-iteration.svg"] {
+                let svg = try String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)
+                XCTAssertEqual(svg.contains("squared errors), log scale"), says, "\(name) \(scale)")
+            }
+        }
     }
 }
 
