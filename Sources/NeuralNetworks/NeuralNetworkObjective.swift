@@ -106,9 +106,23 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
     /// Objective and gradient on all training cases; with `squaredGradientDiagonal`, also
     /// (1/D) sum_i g_i * g_i (per-case loss gradients, no weight cost) in the same pass.
     public func evaluate(at parameters: Vector<Scalar>, squaredGradientDiagonal: Bool) throws -> Evaluation<Scalar> {
+        try evaluate(at: parameters, squaredGradientDiagonal: squaredGradientDiagonal, reusing: nil)
+    }
+
+    /// The full-data evaluation, written into `spent`'s gradient and g^2 vectors when they
+    /// have the right length (zeroed first; when the caller still holds another copy of them,
+    /// copy-on-write gives the pass vectors of its own, so reuse never changes a result).
+    public func evaluate(at parameters: Vector<Scalar>, squaredGradientDiagonal: Bool,
+                         reusing spent: consuming Evaluation<Scalar>?) throws -> Evaluation<Scalar> {
         precondition(parameters.count == parameterCount, "expected \(parameterCount) parameters, got \(parameters.count)")
-        var gradient = Vector<Scalar>(zeros: parameterCount)
-        var squared: Vector<Scalar>? = squaredGradientDiagonal ? Vector(zeros: parameterCount) : nil
+        var recycled = spent
+        var gradient = recycled?.gradient ?? Vector<Scalar>(zeros: 0)
+        var squared = squaredGradientDiagonal ? recycled?.squaredGradientDiagonal : nil
+        recycled = nil  // the vectors above are now held only here (if the caller let go of them)
+        if gradient.count == parameterCount { gradient.setZero() } else { gradient = Vector(zeros: parameterCount) }
+        if squaredGradientDiagonal {
+            if squared?.count == parameterCount { squared!.setZero() } else { squared = Vector(zeros: parameterCount) }
+        }
         let scale = Scalar(1.0 / Double(max(globalCaseCount, 1)))
         let ws = fullDataWorkspace(squares: squaredGradientDiagonal)
         let chunk = fullDataChunk

@@ -188,10 +188,11 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         return (s, e.value, e.gradient.norm)
     }
 
-    private func evaluation<O: HFObjective>(_ s: inout HessianFreeState<Scalar>, _ objective: O) throws -> Evaluation<Scalar>
+    private func evaluation<O: HFObjective>(_ s: inout HessianFreeState<Scalar>, _ objective: O,
+                                            reusing spent: consuming Evaluation<Scalar>? = nil) throws -> Evaluation<Scalar>
     where O.Scalar == Scalar {
         if let e = s.cachedEvaluation { return e }
-        let e = try objective.evaluate(at: s.parameters, squaredGradientDiagonal: configuration.preconditioner)
+        let e = try objective.evaluate(at: s.parameters, squaredGradientDiagonal: configuration.preconditioner, reusing: spent)
         s.gradientEvaluations += 1
         s.cachedEvaluation = e
         return e
@@ -411,9 +412,12 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             s.parameters.add(p, scaledBy: Scalar(rate))
             s.cachedEvaluation = nil
         }
+        // The old evaluation's vectors hold the new gradient and g^2 (when nothing else
+        // holds them: the state's copy is gone once the step was taken).
+        let spent = current
         current = nil
         mark = clock.now
-        let next = try evaluation(&s, objective)
+        let next = try evaluation(&s, objective, reusing: consume spent)
         timings.gradient += seconds(clock.now - mark)
         s.iteration = iteration
         timings.total = seconds(clock.now - iterationStart)

@@ -145,6 +145,13 @@ extension CurvatureOperator {
     public var valueAtLinearizationPoint: Double? { nil }
 }
 
+extension HFObjective {
+    public func evaluate(at parameters: Vector<Scalar>, squaredGradientDiagonal: Bool,
+                         reusing spent: consuming Evaluation<Scalar>?) throws -> Evaluation<Scalar> {
+        try evaluate(at: parameters, squaredGradientDiagonal: squaredGradientDiagonal)
+    }
+}
+
 /// A problem Hessian-free optimization can minimize: anything that gives an objective, a
 /// gradient and curvature-matrix-vector products (paper section 8). The optimizer knows
 /// nothing else about it.
@@ -161,6 +168,12 @@ public protocol HFObjective<Scalar>: AnyObject {
     /// Objective and gradient on the full training set; with `squaredGradientDiagonal`,
     /// also the mean per-case squared gradient, in the same pass.
     func evaluate(at parameters: Vector<Scalar>, squaredGradientDiagonal: Bool) throws -> Evaluation<Scalar>
+
+    /// The same, free to write into the vectors of `spent`, an evaluation the caller is done
+    /// with: the HF step hands back the previous iteration's, so an iteration need not
+    /// allocate its gradient and g^2 (for MNIST 2 x 11 MB). The default ignores `spent`.
+    func evaluate(at parameters: Vector<Scalar>, squaredGradientDiagonal: Bool,
+                  reusing spent: consuming Evaluation<Scalar>?) throws -> Evaluation<Scalar>
 
     /// The objective (mean per-case loss plus regularization) on the selected cases only.
     func value(at parameters: Vector<Scalar>, cases: CaseSelection) -> Double

@@ -1,6 +1,6 @@
 import XCTest
 import LinearAlgebra
-import Optimization
+@testable import Optimization
 @testable import NeuralNetworks
 
 /// The objective reuses one operator's memory for the next (no allocation per HF iteration);
@@ -119,5 +119,58 @@ final class CurvatureReuseTests: XCTestCase {
             XCTAssertEqual(a.squaredGradientDiagonal, b.squaredGradientDiagonal, "\(output)")
             XCTAssertEqual(shared.value(at: p.parameters, cases: cases), separate.value(at: p.parameters, cases: cases), "\(output)")
         }
+    }
+
+    private func address(_ v: Vector<Double>?) -> UnsafeRawPointer? {
+        v?.elements.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+    }
+
+    /// A spent evaluation's vectors hold the next one's gradient and g^2 (no allocation), with
+    /// the same numbers as a fresh evaluation; a caller that still holds the spent vectors
+    /// keeps them unchanged (copy-on-write).
+    func testAnEvaluationReusesTheVectorsOfASpentOne() throws {
+        let p = SmallProblem<Double>(hidden: .logistic, output: .logistic, cases: 9)
+        let objective = p.objective(weightCost: 1e-3, chunkSize: 4)
+        var moved = p.parameters; moved.add(p.randomVector(seed: 8), scaledBy: 0.2)
+        let fresh = try p.objective(weightCost: 1e-3, chunkSize: 4).evaluate(at: moved, squaredGradientDiagonal: true)
+
+        let first = try objective.evaluate(at: p.parameters, squaredGradientDiagonal: true)
+        let (g, g2) = (address(first.gradient), address(first.squaredGradientDiagonal))
+        let second = try objective.evaluate(at: moved, squaredGradientDiagonal: true, reusing: consume first)
+        XCTAssertEqual(address(second.gradient), g, "the gradient was allocated anew")
+        XCTAssertEqual(address(second.squaredGradientDiagonal), g2, "g^2 was allocated anew")
+        XCTAssertEqual(second.value, fresh.value)
+        XCTAssertEqual(second.gradient, fresh.gradient)
+        XCTAssertEqual(second.squaredGradientDiagonal, fresh.squaredGradientDiagonal)
+
+        let kept = second
+        let third = try objective.evaluate(at: p.parameters, squaredGradientDiagonal: true, reusing: second)
+        XCTAssertEqual(kept.gradient, fresh.gradient, "a vector the caller still held was overwritten")
+        XCTAssertNotEqual(address(third.gradient), address(kept.gradient))
+        XCTAssertEqual(third.gradient, try p.objective(weightCost: 1e-3, chunkSize: 4).evaluate(at: p.parameters, squaredGradientDiagonal: false).gradient)
+    }
+
+    /// An HF step whose caller hands over its state ends with the next gradient and g^2 in the
+    /// vectors of the one it started from.
+    func testAnHFStepReusesTheGradientVectors() throws {
+        let p = SmallProblem<Double>(hidden: .tanh, output: .linear, cases: 12)
+        let objective = p.objective(weightCost: 1e-3, chunkSize: 5)
+        var c = HessianFreeConfiguration()
+        c.curvatureBatches = .fixed(size: 6)
+        let optimizer = try HessianFreeOptimizer<Double>(configuration: c)
+        var state = try optimizer.evaluated(try optimizer.initialState(parameters: p.parameters, for: objective), on: objective).state
+        var reused = 0
+        for _ in 0..<4 {
+            let g = address(state.cachedEvaluation?.gradient), g2 = address(state.cachedEvaluation?.squaredGradientDiagonal)
+            XCTAssertNotNil(g)
+            let (next, record) = try optimizer.step(consume state, on: objective)
+            state = next
+            if record.stepAccepted {
+                XCTAssertEqual(address(state.cachedEvaluation?.gradient), g)
+                XCTAssertEqual(address(state.cachedEvaluation?.squaredGradientDiagonal), g2)
+                reused += 1
+            }
+        }
+        XCTAssertGreaterThan(reused, 0, "no step was accepted")
     }
 }
