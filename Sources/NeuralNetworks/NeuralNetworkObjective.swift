@@ -97,7 +97,7 @@ public final class NeuralNetworkObjective<Scalar: NetworkScalar>: HFObjective {
             ownWorkspace = nil
             return w
         }
-        if let w = ownWorkspace, !squares || w.squaresCapacity >= chunk { return w }
+        if let w = ownWorkspace { return w }  // made with room for squares
         let w = PassWorkspace<Scalar>(architecture: architecture, capacity: chunk, gathersTargets: !targetsAreInputs)
         ownWorkspace = w
         return w

@@ -232,8 +232,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
         // 1. Full-data objective and gradient (section 4.3).
         // The big buffers of a step (the curvature operator's batch, CG's stored iterates, this
         // evaluation) are held in optionals and let go as soon as the step is done with them,
-        // so the memory of one phase is free for the next (the MNIST auto-encoder's peak is
-        // the full-data pass at the end of an iteration).
+        // so the memory of one phase is free for the next.
         var mark = clock.now
         var current: Evaluation<Scalar>? = try evaluation(&s, objective)
         timings.gradient += seconds(clock.now - mark)

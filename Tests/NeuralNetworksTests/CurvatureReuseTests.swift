@@ -150,11 +150,34 @@ final class CurvatureReuseTests: XCTestCase {
         XCTAssertEqual(third.gradient, try p.objective(weightCost: 1e-3, chunkSize: 4).evaluate(at: p.parameters, squaredGradientDiagonal: false).gradient)
     }
 
-    /// An HF step whose caller hands over its state ends with the next gradient and g^2 in the
-    /// vectors of the one it started from.
+    /// Forwards to a network objective and counts the evaluations handed a spent one.
+    private final class HandBackCounter: HFObjective {
+        let inner: NeuralNetworkObjective<Double>
+        var handedBack = 0
+        init(_ inner: NeuralNetworkObjective<Double>) { self.inner = inner }
+        var parameterCount: Int { inner.parameterCount }
+        var caseCount: Int { inner.caseCount }
+        var supportedCurvatures: [CurvatureKind] { inner.supportedCurvatures }
+        func evaluate(at parameters: Vector<Double>, squaredGradientDiagonal: Bool) throws -> Evaluation<Double> {
+            try inner.evaluate(at: parameters, squaredGradientDiagonal: squaredGradientDiagonal)
+        }
+        func evaluate(at parameters: Vector<Double>, squaredGradientDiagonal: Bool,
+                      reusing spent: consuming Evaluation<Double>?) throws -> Evaluation<Double> {
+            let spent = spent
+            if spent != nil { handedBack += 1 }
+            return try inner.evaluate(at: parameters, squaredGradientDiagonal: squaredGradientDiagonal, reusing: consume spent)
+        }
+        func value(at parameters: Vector<Double>, cases: CaseSelection) -> Double { inner.value(at: parameters, cases: cases) }
+        func curvature(_ kind: CurvatureKind, at parameters: Vector<Double>, cases: CaseSelection) throws -> any CurvatureOperator<Double> {
+            try inner.curvature(kind, at: parameters, cases: cases)
+        }
+    }
+
+    /// An HF step whose caller hands over its state gives its spent evaluation back to the
+    /// objective, and ends with the next gradient and g^2 in the vectors it started from.
     func testAnHFStepReusesTheGradientVectors() throws {
         let p = SmallProblem<Double>(hidden: .tanh, output: .linear, cases: 12)
-        let objective = p.objective(weightCost: 1e-3, chunkSize: 5)
+        let objective = HandBackCounter(p.objective(weightCost: 1e-3, chunkSize: 5))
         var c = HessianFreeConfiguration()
         c.curvatureBatches = .fixed(size: 6)
         let optimizer = try HessianFreeOptimizer<Double>(configuration: c)
@@ -172,5 +195,6 @@ final class CurvatureReuseTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(reused, 0, "no step was accepted")
+        XCTAssertEqual(objective.handedBack, reused, "each accepted step hands its spent evaluation back")
     }
 }
