@@ -337,6 +337,13 @@ final class BaselineTrainingTests: XCTestCase {
                 (checkpoint.optimizerState.lbfgs, names) = try full(checkpoint.optimizerState.lbfgs)
             case .hf: XCTFail("not a baseline")
             }
+            // A new-format checkpoint whose state tensors are gone is refused, naming the tensor.
+            var damaged = try Checkpoint<SavedOptimizerState>.read(from: url)
+            damaged.parameters = SafeTensorsFile(tensors: tensors.tensors.filter { !names.contains($0.name) }, metadata: tensors.metadata)
+            try damaged.write(to: url)
+            XCTAssertThrowsError(try TrainingRun.resume(folder: folder, locations: locations, maximumIterations: 14)) { error in
+                XCTAssertTrue("\(error)".contains("lacks the tensor \(names[0])"), "\(kind): \(error)")
+            }
             // The old format: the vectors in the JSON, no state tensors.
             checkpoint.parameters = SafeTensorsFile(tensors: tensors.tensors.filter { !names.contains($0.name) }, metadata: tensors.metadata)
             try checkpoint.write(to: url)
