@@ -5,7 +5,7 @@ import PackageDescription
 ///
 /// Targets mirror the architecture (see README "Layout"):
 /// - CBLAS / CZlib / CMPI: system libraries (Debian's libopenblas-dev, zlib1g-dev, libopenmpi-dev).
-/// - CKernels: AVX2 + FMA versions of the two compute-bound Float kernels, chosen at run time.
+/// - CKernels: AVX-512 and AVX2 + FMA versions of the Float elementwise kernels, chosen at run time.
 /// - LinearAlgebra: flat parameter vectors, matrix views, BLAS wrappers, elementwise kernels.
 /// - Optimization: objective protocols, CG, Hessian-free; knows nothing about neural nets.
 /// - NeuralNetworks: feed-forward nets, matched losses, backprop, R-op curvature products.

@@ -578,6 +578,29 @@ enum Kernels<V: _FloatLanes> {
         }
     }
 
+    static func multiplyByDerivative(_ derivative: UnitDerivative, _ x: UnsafeMutablePointer<S>, _ y: UnsafePointer<S>,
+                                     _ rows: Int, _ columns: Int, _ alpha: S, _ sums: UnsafeMutablePointer<S>) {
+        switch derivative {
+        case .logistic: zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0 * ($1 * (1 - $1)) }
+        case .tanh: zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0 * (1 - $1 * $1) }
+        case .rectifiedLinear: zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0.replacing(with: 0, where: $1 .<= 0) }
+        case .linear: addColumnSums(x, rows, columns, alpha, sums)
+        }
+    }
+
+    /// destination = source^2
+    static func square(_ source: UnsafePointer<S>, _ destination: UnsafeMutablePointer<S>, _ count: Int) {
+        split(count) { start, length in
+            var i = start
+            while i < start + length {
+                let c = start + length - i
+                let v = load(source + i, c)
+                store(v * v, destination + i, c)
+                i += V.scalarCount
+            }
+        }
+    }
+
     static func addRowDots(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ rows: Int, _ columns: Int, _ sums: UnsafeMutablePointer<S>) {
         split(rows, alignment: 1, work: rows * columns) { start, count in
             addRowDotsSerial(a + start * columns, b + start * columns, count, columns, sums + start)
@@ -684,25 +707,10 @@ extension _ElementwiseImplementation {
     }
     public static func multiplyByDerivative(_ derivative: UnitDerivative, _ x: UnsafeMutablePointer<Self>, outputs y: UnsafePointer<Self>,
                                             rows: Int, columns: Int, addingColumnSumsScaledBy alpha: Self, into sums: UnsafeMutablePointer<Self>) {
-        typealias K = Kernels<Lanes>
-        switch derivative {
-        case .logistic: K.zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0 * ($1 * (1 - $1)) }
-        case .tanh: K.zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0 * (1 - $1 * $1) }
-        case .rectifiedLinear:
-            K.zipAddingColumnSums(x, y, rows, columns, alpha, sums) { $0.replacing(with: 0, where: $1 .<= 0) }
-        case .linear: K.addColumnSums(x, rows, columns, alpha, sums)
-        }
+        Kernels<Lanes>.multiplyByDerivative(derivative, x, y, rows, columns, alpha, sums)
     }
     public static func square(_ source: UnsafePointer<Self>, into destination: UnsafeMutablePointer<Self>, count: Int) {
-        Kernels<Lanes>.split(count) { start, length in
-            var i = start
-            while i < start + length {
-                let c = start + length - i
-                let v = Kernels<Lanes>.load(source + i, c)
-                Kernels<Lanes>.store(v * v, destination + i, c)
-                i += Lanes.scalarCount
-            }
-        }
+        Kernels<Lanes>.square(source, destination, count)
     }
     public static func multiply(_ x: UnsafeMutablePointer<Self>, by y: UnsafePointer<Self>, count: Int) {
         Kernels<Lanes>.zip(x, y, count) { $0 * $1 }

@@ -86,8 +86,9 @@ struct BenchCommand: ParsableCommand {
         var gradient_gemm_only_seconds: Double
         var gv_gemm_only_seconds: Double
         var elementwise_threads: Int
-        /// "avx2+fma" when Float's logistic and cross-entropy kernels run in CKernels' AVX2
-        /// versions, "swift-simd" when the portable Swift kernels run (HF_NO_AVX2=1, or no AVX2).
+        /// "avx512" or "avx2+fma" when Float's elementwise kernels run CKernels' AVX-512 or AVX2
+        /// versions, "swift-simd" when the portable Swift kernels run (HF_NO_AVX512=1 keeps
+        /// AVX2, HF_NO_AVX2=1 the Swift kernels).
         var elementwise_kernels: String
         var peak_rss_mb: Double
         /// The OpenBLAS core that ran, its build, the best core for this processor, and the processor.
@@ -185,7 +186,7 @@ struct BenchCommand: ParsableCommand {
         let sgemm = reference.flops / sgemmSeconds / 1e9
         let iterationGflops = iterationFlops / iterationSeconds / 1e9
         let blas = OpenBLASCore.report()
-        let isa = Float.usesAVX2Kernels ? "avx2+fma" : "swift-simd"
+        let isa = Float.elementwiseISA.rawValue
 
         let gradientGflops = architecture.gradientFlops(cases: cases) / gradientSeconds / 1e9
         let gvGflops = architecture.gaussNewtonProductFlops(cases: batch) / gvSeconds / 1e9
