@@ -12,6 +12,9 @@ public struct MachineDescription: Codable, Sendable, Equatable {
     public var blasThreads: Int
     /// Threads of the elementwise kernels (absent in summaries written before it was recorded).
     public var elementwiseThreads: Int? = nil
+    /// Vector instruction set of the elementwise kernels: "avx512", "avx2+fma" or "swift-simd"
+    /// (absent in summaries written before it was recorded).
+    public var elementwiseISA: String? = nil
     /// Peak resident memory of the process that wrote the summary, in MB (its latest
     /// invocation of a resumed run; absent where /proc is not available, and in summaries
     /// written before it was recorded).
@@ -19,13 +22,15 @@ public struct MachineDescription: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case cpuModel = "cpu_model", blasCore = "blas_core", blasThreads = "blas_threads"
-        case elementwiseThreads = "elementwise_threads", peakResidentMegabytes = "peak_rss_mb"
+        case elementwiseThreads = "elementwise_threads", elementwiseISA = "elementwise_isa"
+        case peakResidentMegabytes = "peak_rss_mb"
     }
 
     public static func current() -> MachineDescription {
         let blas = OpenBLASCore.report()
         return MachineDescription(cpuModel: blas.cpuModel.isEmpty ? "unknown" : blas.cpuModel, blasCore: blas.core,
                                   blasThreads: blas.threads, elementwiseThreads: ElementwiseParallelism.threads,
+                                  elementwiseISA: Float.elementwiseISA.rawValue,
                                   peakResidentMegabytes: ProcessMemory.peakResidentMegabytes())
     }
 }

@@ -236,6 +236,8 @@ final class TrainCLITests: XCTestCase {
         let machine = summary["machine"] as! [String: Any]
         XCTAssertEqual(machine["blas_threads"] as? Int, 1, "\(machine)")
         XCTAssertEqual(machine["elementwise_threads"] as? Int, 1, "\(machine)")
+        // The child inherits this process's environment, so it chooses the same kernels.
+        XCTAssertEqual(machine["elementwise_isa"] as? String, Float.elementwiseISA.rawValue, "\(machine)")
         XCTAssertGreaterThan(machine["peak_rss_mb"] as? Double ?? 0, 1, "\(machine)")
         XCTAssertEqual(summary["selected_by"] as? String, "validation")
         let best = summary["best"] as! [String: Any]
