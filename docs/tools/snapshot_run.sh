@@ -7,10 +7,15 @@
 #     checkpoint when they are the same), and always once the run has ended;
 #   pretrained.safetensors when the run made one (the PT+HF runs start from it).
 # Stop the run first (one SIGINT: it finishes its iteration and writes checkpoint and summary).
+# --no-checkpoint leaves an unfinished run's checkpoint/ out (and removes an older one here):
+# for runs that are cheaper to replay than to keep in the history (an MNIST NCG checkpoint is
+# 34 MB, each commit of one stays in the repository for good).
 #
-# usage: docs/tools/snapshot_run.sh RUN_FOLDER [NAME]
+# usage: docs/tools/snapshot_run.sh [--no-checkpoint] RUN_FOLDER [NAME]
 set -euo pipefail
-run=${1:?usage: snapshot_run.sh RUN_FOLDER [NAME]}
+keep_checkpoint=1
+if [ "${1:-}" = --no-checkpoint ]; then keep_checkpoint=0; shift; fi
+run=${1:?usage: snapshot_run.sh [--no-checkpoint] RUN_FOLDER [NAME]}
 name=${2:-$(basename "$run")}
 dest="$(cd "$(dirname "$0")/.." && pwd)/runs/$name"
 [ -f "$run/config.json" ] && [ -f "$run/metrics.jsonl" ] || { echo "error: $run is not a run folder" >&2; exit 1; }
@@ -29,11 +34,14 @@ if [ -f "$run/checkpoint/optimizer_state.json" ]; then
 fi
 rm -rf "$dest/checkpoint" "$dest/best"
 if [ "$stop" = interrupted ] || [ "$stop" = unfinished ]; then
-  cp -r "$run/checkpoint" "$dest/checkpoint"
-  if [ -d "$run/best" ] && [ "$best" != "$at" ]; then cp -r "$run/best" "$dest/best"; fi
+  if [ "$keep_checkpoint" = 1 ]; then
+    cp -r "$run/checkpoint" "$dest/checkpoint"
+    if [ -d "$run/best" ] && [ "$best" != "$at" ]; then cp -r "$run/best" "$dest/best"; fi
+  fi
 elif [ -d "$run/best" ]; then
   cp -r "$run/best" "$dest/best"
 fi
 [ -f "$run/pretrained.safetensors" ] && cp "$run/pretrained.safetensors" "$dest/"
-echo "$name: stop_reason $stop, checkpoint iteration ${at:-none}, best iteration ${best:-none} -> $dest"
+kept=""; [ -d "$dest/checkpoint" ] || kept=" (checkpoint not kept)"
+echo "$name: stop_reason $stop, checkpoint iteration ${at:-none}${kept}, best iteration ${best:-none} -> $dest"
 du -sh "$dest"
