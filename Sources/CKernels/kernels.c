@@ -3,25 +3,21 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <string.h>
 
-int hf_avx2_fma_available(void) {
+/* Bit 0: AVX2 + FMA usable; bit 1: AVX-512 F/DQ/BW/VL usable as well. Read once. */
+static int vector_support(void) {
     static int cached = -1;
     if (cached < 0) {
         hf_cpu_info cpu;
         hf_cpu_identify(&cpu);
-        cached = cpu.avx2 && cpu.fma;
+        int avx2 = cpu.avx2 && cpu.fma;
+        int avx512 = avx2 && cpu.avx512f && cpu.avx512dq && cpu.avx512bw && cpu.avx512vl;
+        cached = avx2 | avx512 << 1;
     }
     return cached;
 }
 
-int hf_avx512_available(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        hf_cpu_info cpu;
-        hf_cpu_identify(&cpu);
-        cached = cpu.avx2 && cpu.fma && cpu.avx512f && cpu.avx512dq && cpu.avx512bw && cpu.avx512vl;
-    }
-    return cached;
-}
+int hf_avx2_fma_available(void) { return vector_support() & 1; }
+int hf_avx512_available(void) { return (vector_support() >> 1) & 1; }
 
 /* Operations are never fused into FMAs behind the code's back: the kernels call fma where
  * they mean it, and elsewhere compute what the Swift kernels compute, bit for bit. */

@@ -253,12 +253,13 @@ ATTR void HF_NAME(hf_add_column_sums_f32)(const float *m, ptrdiff_t rows, ptrdif
 ATTR void HF_NAME(hf_logistic_derivative_column_sums_f32)(float *x, const float *y, ptrdiff_t rows, ptrdiff_t columns,
                                                           ptrdiff_t row_stride, float alpha, float *sums) {
     enum { band = 4096 };
-    VF acc[4096 / HF_W];
+    VF acc[band / HF_W];
     const VF a = HF_NAME(splat)(alpha);
     for (ptrdiff_t start = 0; start < columns; start += band) {
         ptrdiff_t width = columns - start < band ? columns - start : band;
         ptrdiff_t full = width / HF_W, tail = width % HF_W;
-        for (ptrdiff_t k = 0; k <= full; k++) acc[k] = (VF){0};
+        /* full + 1 vectors only when there is a tail: a full band has none, and acc no room. */
+        for (ptrdiff_t k = 0; k < full + (tail != 0); k++) acc[k] = (VF){0};
         for (ptrdiff_t r = 0; r < rows; r++) {
             float *xr = x + r * row_stride + start;
             const float *yr = y + r * row_stride + start;
