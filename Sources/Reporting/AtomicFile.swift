@@ -44,4 +44,15 @@ public enum AtomicFile {
     public static func write(_ string: String, to url: URL) throws {
         try write(Data(string.utf8), to: url)
     }
+
+    /// Reads the whole file at `url`, the counterpart of `write`: a missing file is
+    /// `ReportingError.missingFile`, any other failure a `ReportingError` naming the file.
+    public static func read(from url: URL) throws -> Data {
+        do {
+            return try Data(contentsOf: url)
+        } catch {
+            if !FileManager.default.fileExists(atPath: url.path) { throw ReportingError.missingFile(url.path) }
+            throw ReportingError.wrapping(error, file: url.path)
+        }
+    }
 }

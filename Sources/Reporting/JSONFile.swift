@@ -18,13 +18,7 @@ public enum JSONFile {
     /// Reads and decodes `url` as a `Value`; a missing file, unreadable file or JSON that does
     /// not match `Value` is a `ReportingError` naming the file.
     public static func read<Value: Decodable>(_ type: Value.Type, from url: URL) throws -> Value {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            if !FileManager.default.fileExists(atPath: url.path) { throw ReportingError.missingFile(url.path) }
-            throw ReportingError.wrapping(error, file: url.path)
-        }
+        let data = try AtomicFile.read(from: url)
         do {
             return try JSONCoding.decoder().decode(type, from: data)
         } catch {

@@ -86,13 +86,7 @@ public final class MetricsLog {
     /// and does not decode is what a crash mid-append leaves, and is dropped; any other line
     /// that does not decode is an error naming the file and the line.
     public static func readContents(from url: URL) throws -> Contents {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            if !FileManager.default.fileExists(atPath: url.path) { throw ReportingError.missingFile(url.path) }
-            throw ReportingError.wrapping(error, file: url.path)
-        }
+        let data = try AtomicFile.read(from: url)
         let decoder = JSONCoding.decoder()
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         var records: [MetricsRecord] = []

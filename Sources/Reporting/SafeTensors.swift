@@ -163,13 +163,7 @@ public enum SafeTensors {
 
     /// Reads and validates the safetensors file at `url`.
     public static func read(from url: URL) throws -> SafeTensorsFile {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            if !FileManager.default.fileExists(atPath: url.path) { throw ReportingError.missingFile(url.path) }
-            throw ReportingError.wrapping(error, file: url.path)
-        }
+        let data = try AtomicFile.read(from: url)
         return try decode(data, file: url.path)
     }
 
