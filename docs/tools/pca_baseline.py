@@ -31,28 +31,50 @@ def idx_images(directory, stem):
 
 
 def hfdata_splits(path):
+    if not os.path.isfile(path):
+        sys.exit(f"error: {path}: no such file (hf data summary --dataset NAME builds the cache entry)")
     data = open(path, "rb").read()
     if data[:8] != b"HFDATA01":
         sys.exit(f"error: {path} is not an hf data cache entry")
-    length = struct.unpack("<I", data[8:12])[0]
-    header = json.loads(data[12:12 + length])
-    values = np.frombuffer(data[12 + length:], dtype="<f4")
+    try:
+        length = struct.unpack("<I", data[8:12])[0]
+        header = json.loads(data[12:12 + length])
+        shapes = [(split["name"], split["rows"], split["columns"]) for split in header["splits"]]
+        values = np.frombuffer(data[12 + length:], dtype="<f4")
+    except (struct.error, ValueError, KeyError, TypeError) as error:
+        sys.exit(f"error: {path}: truncated or malformed header ({error})")
     splits, offset = {}, 0
-    for split in header["splits"]:
-        n = split["rows"] * split["columns"]
-        splits[split["name"]] = values[offset:offset + n].reshape(split["rows"], split["columns"]).astype(np.float64)
+    for name, rows, columns in shapes:
+        n = rows * columns
+        if offset + n > values.size:
+            sys.exit(f"error: {path}: truncated (the header promises more values than the file holds)")
+        splits[name] = values[offset:offset + n].reshape(rows, columns).astype(np.float64)
         offset += n
     if offset != values.size:
         sys.exit(f"error: {path}: payload length does not match its header")
+    if "train" not in splits:
+        sys.exit(f"error: {path} has no train split")
     return splits
+
+
+def component_counts(text):
+    try:
+        counts = [int(k) for k in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if any(k < 1 for k in counts):
+        raise argparse.ArgumentTypeError(f"component counts must be at least 1, got {text!r}")
+    return counts
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=["mnist", "hfdata"])
     parser.add_argument("path")
-    parser.add_argument("--components", default="6,18,30")
+    parser.add_argument("--components", type=component_counts, default="6,18,30")
     args = parser.parse_args()
+    if args.kind == "mnist" and not os.path.isdir(args.path):
+        sys.exit(f"error: {args.path}: no such folder")
     if args.kind == "mnist":
         splits = {"train": idx_images(args.path, "train-images-idx3-ubyte"),
                   "test": idx_images(args.path, "t10k-images-idx3-ubyte")}
@@ -65,7 +87,9 @@ def main():
     names = [n for n in ("train", "validation", "test") if n in splits]
     print("| components | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
-    rows = [("0 (mean image)", None)] + [(str(k), int(k)) for k in args.components.split(",")]
+    if max(args.components) > train.shape[1]:
+        sys.exit(f"error: at most {train.shape[1]} components for {train.shape[1]} values per case")
+    rows = [("0 (mean image)", None)] + [(str(k), k) for k in args.components]
     for label, k in rows:
         cells = []
         for name in names:
