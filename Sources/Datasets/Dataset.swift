@@ -125,15 +125,15 @@ public typealias ProgressHandler = @Sendable (String) -> Void
 
 extension Dataset {
     /// Loads one of the paper's data sets: MNIST read from `<data>/mnist`, CURVES generated
-    /// (and cached) for `seed`, FACES built (and cached) from `<data>/att_faces`.
+    /// (and cached) for `seed` and `curvesRecipe`, FACES built (and cached) from `<data>/att_faces`.
     public static func load(_ benchmark: BenchmarkDataset, locations: DataLocations,
-                            curvesSeed: UInt64 = Curves.defaultSeed,
+                            curvesSeed: UInt64 = Curves.defaultSeed, curvesRecipe: Curves.Recipe = .latest,
                             progress: ProgressHandler? = nil) throws -> Dataset {
         switch benchmark {
         case .mnist:
             return try MNIST.load(from: locations.dataDirectory.appendingPathComponent("mnist", isDirectory: true))
         case .curves:
-            return try Curves.load(seed: curvesSeed, cacheDirectory: locations.cacheDirectory, progress: progress)
+            return try Curves.load(seed: curvesSeed, recipe: curvesRecipe, cacheDirectory: locations.cacheDirectory, progress: progress)
         case .faces:
             return try Faces.load(source: locations.dataDirectory.appendingPathComponent("att_faces", isDirectory: true),
                                   cacheDirectory: locations.cacheDirectory, progress: progress)
@@ -143,10 +143,10 @@ extension Dataset {
     /// Loads a data set by name: "mnist", "curves", "faces", or a path to a `.npy` or `.csv`
     /// file of training inputs (an auto-encoder data set with no test set), scaled by `scaling`.
     public static func load(named name: String, locations: DataLocations,
-                            curvesSeed: UInt64 = Curves.defaultSeed, scaling: Scaling = .none,
-                            progress: ProgressHandler? = nil) throws -> Dataset {
+                            curvesSeed: UInt64 = Curves.defaultSeed, curvesRecipe: Curves.Recipe = .latest,
+                            scaling: Scaling = .none, progress: ProgressHandler? = nil) throws -> Dataset {
         if let benchmark = BenchmarkDataset(rawValue: name.lowercased()) {
-            return try load(benchmark, locations: locations, curvesSeed: curvesSeed, progress: progress)
+            return try load(benchmark, locations: locations, curvesSeed: curvesSeed, curvesRecipe: curvesRecipe, progress: progress)
         }
         let lower = name.lowercased()
         guard lower.hasSuffix(".npy") || lower.hasSuffix(".csv") else { throw DatasetError.unknownDataset(name) }

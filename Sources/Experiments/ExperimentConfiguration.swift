@@ -17,6 +17,9 @@ public struct DataSpecification: Codable, Sendable, Equatable {
     public var divideBy: Float?
     /// The CURVES generator's seed (section 7 data; see docs/datasets.md).
     public var curvesSeed: UInt64
+    /// The CURVES recipe version (`--curves-recipe`). Nil in run folders from before version
+    /// 2 existed, which were made with version 1; see `curvesRecipeVersion`.
+    public var curvesRecipe: Int?
     /// Hold the last this-many training cases out as the validation set (`--validation-split`).
     public var validationSplit: Int?
     /// NPY or CSV validation inputs and targets (`--validation-data`, `--validation-targets`).
@@ -28,10 +31,16 @@ public struct DataSpecification: Codable, Sendable, Equatable {
     public var files: [String: DataFileRecord]?
 
     public init(dataset: String, trainInputs: String? = nil, trainTargets: String? = nil, testInputs: String? = nil,
-                testTargets: String? = nil, divideBy: Float? = nil, curvesSeed: UInt64 = Curves.defaultSeed) {
+                testTargets: String? = nil, divideBy: Float? = nil, curvesSeed: UInt64 = Curves.defaultSeed,
+                curvesRecipe: Int? = nil) {
         self.dataset = dataset; self.trainInputs = trainInputs; self.trainTargets = trainTargets
         self.testInputs = testInputs; self.testTargets = testTargets; self.divideBy = divideBy; self.curvesSeed = curvesSeed
+        self.curvesRecipe = dataset == BenchmarkDataset.curves.rawValue ? (curvesRecipe ?? Curves.Recipe.latest.version) : curvesRecipe
     }
+
+    /// The CURVES recipe version the run uses: the recorded one, else 1 (the only version
+    /// when run folders had no such field).
+    public var curvesRecipeVersion: Int { curvesRecipe ?? Curves.Recipe.version1.version }
 
     /// The file fields, with the flag that sets each.
     public static var fileFields: [(name: String, path: WritableKeyPath<DataSpecification, String?>, flag: String)] {
@@ -112,7 +121,8 @@ public struct DataSpecification: Codable, Sendable, Equatable {
         // split first and sharded after.
         let readWhole = validationSplit != nil || validationInputs != nil
         if let benchmark = BenchmarkDataset(rawValue: dataset) {
-            d = try Dataset.load(benchmark, locations: locations, curvesSeed: curvesSeed, progress: progress)
+            d = try Dataset.load(benchmark, locations: locations, curvesSeed: curvesSeed,
+                                 curvesRecipe: try Curves.Recipe.version(curvesRecipeVersion), progress: progress)
         } else {
             guard let trainInputs else { throw ExperimentError.invalid("data set '\(dataset)' is not mnist, curves or faces, and no training file was given") }
             d = try UserData.load(trainInputs: URL(fileURLWithPath: trainInputs), trainTargets: url(trainTargets),

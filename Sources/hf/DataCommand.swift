@@ -26,14 +26,22 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Seed of the generated CURVES data set.")
         var seed: UInt64 = Curves.defaultSeed
 
+        @Option(help: "Version of the CURVES recipe (docs/datasets.md): 2 (default) or 1.")
+        var recipe: Int = Curves.Recipe.latest.version
+
         @Option(help: "Scaling of a user's file: 'none' or a positive number to divide by (e.g. 255).", transform: Scaling.option)
         var scale: Scaling = .none
+
+        func validate() throws {
+            do { _ = try Curves.Recipe.version(recipe) } catch { throw ValidationError("--recipe: \(error)") }
+        }
 
         /// Loads the data set, printing progress and the load time to stderr.
         func load() throws -> Dataset {
             let locations = DataLocations.resolve(dataDirectory: dataDir, cacheDirectory: cacheDir)
             let start = Date()
-            let dataset = try Dataset.load(named: dataset, locations: locations, curvesSeed: seed, scaling: scale,
+            let dataset = try Dataset.load(named: dataset, locations: locations, curvesSeed: seed,
+                                           curvesRecipe: try Curves.Recipe.version(recipe), scaling: scale,
                                            progress: { standardError("hf: \($0)") })
             standardError(String(format: "hf: %@ loaded in %.1f s", dataset.name, Date().timeIntervalSince(start)))
             return dataset
@@ -45,9 +53,30 @@ struct DataCommand: ParsableCommand {
         @OptionGroup var source: Source
         @Flag(help: "Print one JSON object.")
         var json = false
+        @Option(help: ArgumentHelp("Also give standard PCA's per-case squared error with these numbers of components, e.g. 6,18 (fitted on the training set; Hinton & Salakhutdinov's Fig. 2 caption gives it for their data sets).", valueName: "K,K,..."))
+        var pca: String?
 
         func run() throws {
-            let summary = try source.load().summary()
+            var components: [Int] = []
+            if let pca {
+                let parts = pca.split(separator: ",", omittingEmptySubsequences: false)
+                components = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !parts.isEmpty, components.count == parts.count, components.allSatisfy({ $0 >= 0 }) else {
+                    throw ValidationError("--pca takes numbers of components >= 0 separated by commas, e.g. 6,18; got '\(pca)'")
+                }
+            }
+            let dataset = try source.load()
+            var summary = dataset.summary()
+            if !components.isEmpty {
+                if let k = components.first(where: { $0 > dataset.dimension }) {
+                    throw CommandFailure("--pca \(k): \(dataset.name) has only \(dataset.dimension) dimensions")
+                }
+                standardError("hf: fitting PCA on \(dataset.train.rows) training cases")
+                guard let errors = dataset.pcaErrors(components: components) else {
+                    throw CommandFailure("PCA failed: the eigensolver did not converge (is there a non-finite value in \(dataset.name)?)")
+                }
+                summary.pcaError = Dictionary(uniqueKeysWithValues: errors.map { (String($0.key), $0.value) })
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -64,6 +93,11 @@ struct DataCommand: ParsableCommand {
                 if let e = summary.meanImageError[split] {
                     print(String(format: "mean-image SSE  %@ %.4g per case", split, e))
                 }
+            }
+            for k in components {
+                guard let e = summary.pcaError?[String(k)] else { continue }
+                let splits = ["train", "validation", "test"].compactMap { s in e[s].map { String(format: "%@ %.4g", s, $0) } }
+                print("PCA-\(k) SSE" + String(repeating: " ", count: max(1, 8 - String(k).count)) + splits.joined(separator: ", ") + " per case")
             }
         }
     }

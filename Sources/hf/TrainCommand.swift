@@ -153,6 +153,8 @@ struct TrainCommand: ParsableCommand {
     var validationTargets: String?
     @Option(help: "Hold the last K training cases out as the validation set (e.g. 10000 for MNIST).")
     var validationSplit: Int?
+    @Option(help: "Version of the CURVES look-alike (docs/datasets.md): 2 (default) or 1, the data of runs made before version 2.")
+    var curvesRecipe: Int?
 
     @Option(help: "Layer sizes, input to output, e.g. 784-1000-500-250-30 (with --mirror: the encoder).")
     var layers: String?
@@ -256,7 +258,7 @@ struct TrainCommand: ParsableCommand {
             ] + hessianFreeOptions + [
                 ("--evaluation-interval", evaluationInterval != nil), ("--chunk-size", chunkSize != nil),
                 ("--validation-data", validationData != nil), ("--validation-targets", validationTargets != nil),
-                ("--validation-split", validationSplit != nil),
+                ("--validation-split", validationSplit != nil), ("--curves-recipe", curvesRecipe != nil),
             ]
             if let (name, _) = fixed.first(where: { $0.1 }) {
                 throw ValidationError("\(name) cannot be changed on --resume (the run continues as configured in its config.json); only the stopping rules (--max-iterations, --time-limit, --early-stopping, --convergence-window, --convergence-tolerance), --checkpoint-interval, --threads, --quiet, --json and data locations (--data, --targets, --test-data, --test-targets, --data-dir, --cache-dir) may be given")
@@ -272,6 +274,12 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--targets, --test-data, --test-targets and --validation-data need --data")
         }
         if preset != nil && scale != nil { throw ValidationError("--scale applies to --data files, not to --preset data sets") }
+        if let v = curvesRecipe {
+            guard preset.flatMap(Preset.init(rawValue:))?.benchmark == .curves else {
+                throw ValidationError("--curves-recipe applies to the CURVES presets only")
+            }
+            do { _ = try Curves.Recipe.version(v) } catch { throw ValidationError("--curves-recipe: \(error)") }
+        }
         try checkRanges()
         if resumeFolder == nil { try checkOptionsApply(to: optimizer ?? .hf) }
     }
@@ -428,6 +436,7 @@ struct TrainCommand: ParsableCommand {
         if let k = checkpointInterval { c.checkpointInterval = k }
         if let s = chunkSize { c.chunkSize = s }
         c.data.validationSplit = validationSplit
+        if let v = curvesRecipe { c.data.curvesRecipe = v }
         c.data.validationInputs = validationData
         c.data.validationTargets = validationTargets
         if let p = earlyStopping { c.earlyStoppingPatience = p }

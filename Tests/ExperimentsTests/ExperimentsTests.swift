@@ -95,6 +95,23 @@ final class ExperimentsTests: XCTestCase {
         XCTAssertThrowsError(try JSONDecoder().decode(ExperimentConfiguration.self, from: JSONSerialization.data(withJSONObject: object)))
     }
 
+    /// New CURVES runs record the latest recipe; a run folder from before recipe versions
+    /// existed was made with version 1 and must keep loading version-1 data on resume.
+    func testCurvesRunsRecordTheirRecipeVersion() throws {
+        let c = Preset.curves.configuration()
+        XCTAssertEqual(c.data.curvesRecipe, Curves.Recipe.latest.version)
+        XCTAssertEqual(Curves.Recipe.latest.version, 2)
+        XCTAssertNil(Preset.mnist.configuration().data.curvesRecipe, "only CURVES has a recipe")
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)) as! [String: Any]
+        var data = object["data"] as! [String: Any]
+        data.removeValue(forKey: "curvesRecipe")
+        object["data"] = data
+        let old = try JSONDecoder().decode(ExperimentConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertNil(old.data.curvesRecipe)
+        XCTAssertEqual(old.data.curvesRecipeVersion, 1)
+        XCTAssertEqual(c.data.curvesRecipeVersion, 2)
+    }
+
     func testTrainingReducesErrorAndWritesTheRunFolder() throws {
         let folder = directory.appendingPathComponent("run")
         let run = try TrainingRun.create(configuration: try tinyConfiguration(maximumIterations: 12), folder: folder, locations: locations)

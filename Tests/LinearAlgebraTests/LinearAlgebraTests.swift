@@ -71,3 +71,35 @@ final class LinearAlgebraTests: XCTestCase {
         XCTAssertEqual(p.permutation(100).sorted(), Array(0..<100))
     }
 }
+
+final class SymmetricEigenTests: XCTestCase {
+    /// A = Q' diag(5, 2, -1) Q for an orthonormal Q, built by hand: the values come back largest
+    /// first, each row of `vectors` is the matching row of Q up to sign, and V' diag V
+    /// rebuilds A.
+    func testKnownDecomposition() throws {
+        let q: [[Double]] = [[1, 2, 2], [2, 1, -2], [2, -2, 1]].map { $0.map { $0 / 3 } }
+        let lambda: [Double] = [2, -1, 5]  // out of order on purpose
+        var a = Matrix<Double>(rows: 3, columns: 3)
+        for i in 0..<3 { for j in 0..<3 { a.storage[i * 3 + j] = (0..<3).reduce(0) { $0 + q[$1][i] * lambda[$1] * q[$1][j] } } }
+        let eigen = try XCTUnwrap(SymmetricEigen(a))
+        XCTAssertEqual(eigen.values[0], 5, accuracy: 1e-12)
+        XCTAssertEqual(eigen.values[1], 2, accuracy: 1e-12)
+        XCTAssertEqual(eigen.values[2], -1, accuracy: 1e-12)
+        for (row, source) in [(0, 2), (1, 0), (2, 1)] {
+            let v = (0..<3).map { eigen.vectors.storage[row * 3 + $0] }
+            let sign = v[0] * q[source][0] + v[1] * q[source][1] + v[2] * q[source][2] > 0 ? 1.0 : -1.0
+            for j in 0..<3 { XCTAssertEqual(sign * v[j], q[source][j], accuracy: 1e-12, "vector \(row)") }
+        }
+        for i in 0..<3 {
+            for j in 0..<3 {
+                let rebuilt = (0..<3).reduce(0.0) { $0 + eigen.vectors.storage[$1 * 3 + i] * eigen.values[$1] * eigen.vectors.storage[$1 * 3 + j] }
+                XCTAssertEqual(rebuilt, a.storage[i * 3 + j], accuracy: 1e-12)
+            }
+        }
+    }
+
+    func testNonFiniteInputGivesNil() {
+        XCTAssertNil(SymmetricEigen(Matrix<Double>(rows: 2, columns: 2, elements: [1, .infinity, .infinity, 1])))
+        XCTAssertEqual(SymmetricEigen(Matrix<Double>(rows: 0, columns: 0))?.values, [])
+    }
+}
