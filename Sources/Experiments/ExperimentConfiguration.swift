@@ -49,11 +49,18 @@ public struct DataSpecification: Codable, Sendable, Equatable {
          ("validationInputs", \.validationInputs, "--validation-data"), ("validationTargets", \.validationTargets, "--validation-targets")]
     }
 
-    /// How the data set is shown in tables: the paper's name, or the training inputs' file
-    /// name as the user gave it.
+    /// How the data set is shown in tables: the paper's name (CURVES made with an older recipe
+    /// says which), or the training inputs' file name as the user gave it.
     public var displayName: String {
-        guard BenchmarkDataset(rawValue: dataset) == nil, let path = trainInputs else { return dataset.uppercased() }
+        guard BenchmarkDataset(rawValue: dataset) == nil, let path = trainInputs else { return dataset.uppercased() + recipeNote }
         return URL(fileURLWithPath: files?["trainInputs"]?.asGiven ?? path).lastPathComponent
+    }
+
+    /// " (recipe N)" for CURVES made with another recipe than the latest, else empty: results
+    /// on the two versions are not comparable (docs/datasets.md).
+    public var recipeNote: String {
+        dataset == BenchmarkDataset.curves.rawValue && curvesRecipeVersion != Curves.Recipe.latest.version
+            ? " (recipe \(curvesRecipeVersion))" : ""
     }
 
     /// `path` made absolute against `directory` (an absolute `path` stays as it is).

@@ -60,7 +60,7 @@ public enum PaperComparison {
         var paperTrain: Double? = nil, paperTest: Double? = nil
         if let kind, let p = paper(dataSet: c.data.dataset, l2: l2, method: kind) { (paperTrain, paperTest) = (p.train, p.test) }
         let label = kind?.rawValue ?? c.optimizer.rawValue.uppercased()
-        var row = Row(run: name, dataSet: c.data.dataset.uppercased() + (l2 ? "*" : ""), method: label,
+        var row = Row(run: name, dataSet: c.data.dataset.uppercased() + (l2 ? "*" : "") + c.data.recipeNote, method: label,
                       paperTrain: paperTrain, paperTest: paperTest, train: nil, test: nil, iteration: nil, selectedBy: "test")
         if let s = summary, let b = s.best {
             (row.train, row.test, row.iteration, row.selectedBy) = (b.trainError, b.testError, b.iteration, s.selectedBy.rawValue)

@@ -110,6 +110,9 @@ final class ExperimentsTests: XCTestCase {
         XCTAssertNil(old.data.curvesRecipe)
         XCTAssertEqual(old.data.curvesRecipeVersion, 1)
         XCTAssertEqual(c.data.curvesRecipeVersion, 2)
+        // Tables say when a CURVES result is on the older data.
+        XCTAssertEqual(old.data.displayName, "CURVES (recipe 1)")
+        XCTAssertEqual(c.data.displayName, "CURVES")
     }
 
     func testTrainingReducesErrorAndWritesTheRunFolder() throws {

@@ -34,6 +34,13 @@ final class PaperComparisonTests: XCTestCase {
         let text = PaperComparison.markdown([row])
         XCTAssertTrue(text.contains("| m | MNIST* | RAND+HF | 1.750 | 2.000 | +14% | 2.550 | 2.500 | -2% | 2 (test) |"), text)
 
+        // A CURVES run on the older recipe keeps the paper's numbers beside it but says so.
+        var oldCurves = Preset.curves.configuration()
+        XCTAssertEqual(PaperComparison.row(name: "c", configuration: oldCurves, records: records, summary: nil).dataSet, "CURVES")
+        oldCurves.data.curvesRecipe = 1
+        let old = PaperComparison.row(name: "c", configuration: oldCurves, records: records, summary: nil)
+        XCTAssertEqual(old.dataSet, "CURVES (recipe 1)"); XCTAssertEqual(old.paperTrain, 0.11)
+
         // A summary written at the last iteration decides (here: by validation error, at 1);
         // the summary of an earlier stop, left by a resumed run still going, does not.
         func summary(iterations: Int) -> TrainingSummary {
