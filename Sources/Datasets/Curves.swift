@@ -67,16 +67,17 @@ public enum Curves {
     }
 
     /// The generator's constants. A version's images for a seed never change; a new recipe
-    /// gets a new version, so cached entries and recorded runs stay what they were.
+    /// gets a new version, so cached entries and recorded runs stay what they were (hence
+    /// constants, and only the named versions below).
     public struct Recipe: Sendable, Equatable {
         /// Part of the cache key and of a run's configuration.
-        public var version: Int
+        public let version: Int
         /// Points are drawn in [margin, 28 - margin]^2 (pixels).
-        public var margin: Double = 2.0
+        public let margin: Double = 2.0
         /// How strokes are inked.
-        public var pen: Pen
+        public let pen: Pen
         /// Polyline vertices along the curve (64 keeps the chord error far below a pixel).
-        public var samples: Int = 64
+        public let samples: Int = 64
 
         /// Version 1: a round pen 1.15 pixels wide, tuned to the original's mean-image error
         /// (16.9 per case) alone.
