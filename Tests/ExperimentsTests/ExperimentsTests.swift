@@ -115,6 +115,18 @@ final class ExperimentsTests: XCTestCase {
         XCTAssertEqual(c.data.displayName, "CURVES")
     }
 
+    /// The recorded version decides which images a run loads (and caches).
+    func testCurvesRunsLoadTheirRecipesData() throws {
+        var spec = DataSpecification(dataset: "curves")
+        let v2 = try spec.load(locations: locations)
+        spec.curvesRecipe = nil  // a run folder from before recipe versions
+        let v1 = try spec.load(locations: locations)
+        XCTAssertEqual(v1.train.storage.max(), 1, "version 1's round pen")
+        XCTAssertEqual(Double(v2.train.storage.max()!), 0.64, accuracy: 1e-6, "version 2's Gaussian pen")
+        let cached = try FileManager.default.contentsOfDirectory(atPath: locations.cacheDirectory.path).sorted()
+        XCTAssertEqual(cached, ["curves-v1-seed2006.hfdata", "curves-v2-seed2006.hfdata"])
+    }
+
     func testTrainingReducesErrorAndWritesTheRunFolder() throws {
         let folder = directory.appendingPathComponent("run")
         let run = try TrainingRun.create(configuration: try tinyConfiguration(maximumIterations: 12), folder: folder, locations: locations)
