@@ -19,6 +19,13 @@ public struct SymmetricEigen: Sendable {
         // Row-major storage read as column-major is the transpose, the same symmetric matrix;
         // its upper triangle is LAPACK's lower one. LAPACK returns eigenvectors as columns of
         // the column-major result, that is as rows of the row-major one, smallest value first.
+        // One OpenBLAS thread: dsyev is mostly small level-2 steps, which threads do not speed
+        // up at these sizes, and whose spinning threads slowed a 784 x 784 decomposition from
+        // 0.6 s to 16 s when the other cores were busy (measured with two training runs on the
+        // 2-core machine). The caller's setting is restored.
+        let threads = BLASThreads.current
+        BLASThreads.set(1)
+        defer { BLASThreads.set(threads) }
         var storage = Array(a.storage)
         var w = [Double](repeating: 0, count: n)
         var order = Int32(n), info: Int32 = 0

@@ -18,15 +18,23 @@ final class DataCLITests: XCTestCase {
 
     func testCurvesSummaryShowAndExport() throws {
         let cache = directory.appendingPathComponent("cache").path
-        let s = try CLITests.run(["data", "summary", "--dataset", "curves", "--cache-dir", cache, "--json"])
+        let s = try CLITests.run(["data", "summary", "--dataset", "curves", "--cache-dir", cache, "--json", "--pca", "0,18"])
         XCTAssertEqual(s.status, 0, s.stderr)
         let o = try JSONSerialization.jsonObject(with: Data(s.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(o["train"] as? Int, 20000)
         XCTAssertEqual(o["test"] as? Int, 10000)
         XCTAssertEqual(o["dimension"] as? Int, 784)
         let meanImage = (o["mean_image_error"] as! [String: Any])["train"] as! Double
-        // The look-alike is tuned to the original's mean-image error (Martens' plateau, ~16.9).
+        // The look-alike is fitted to the original's mean-image error (Martens' plateau, ~16.9)
+        // and to standard PCA's error with 18 components (5.90, H&S Fig. 2; ours 5.92).
         XCTAssertEqual(meanImage, 16.9, accuracy: 1.0)
+        let pca = try XCTUnwrap(o["pca_error"] as? [String: [String: Double]])
+        XCTAssertEqual(pca["0"]?["train"] ?? 0, meanImage, accuracy: 1e-9, "no components: the mean image")
+        XCTAssertEqual(pca["18"]?["test"] ?? 0, 5.90, accuracy: 0.1)
+        let text = try CLITests.run(["data", "summary", "--dataset", "curves", "--cache-dir", cache, "--pca", "18", "--recipe", "1"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("PCA-18 SSE"), text.stdout)
+        XCTAssertTrue(text.stderr.contains("curves-v1"), "--recipe 1 builds version 1: \(text.stderr)")
         let png = directory.appendingPathComponent("curves.png").path
         XCTAssertEqual(try CLITests.run(["data", "show", "--dataset", "curves", "--cache-dir", cache, "--out", png]).status, 0)
         XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: png)).prefix(4)), [0x89, 0x50, 0x4E, 0x47])

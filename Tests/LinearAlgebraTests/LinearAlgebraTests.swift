@@ -98,6 +98,17 @@ final class SymmetricEigenTests: XCTestCase {
         }
     }
 
+    /// It runs LAPACK on one thread and gives the caller's thread count back.
+    func testRestoresTheBLASThreadCount() throws {
+        let before = BLASThreads.current
+        defer { BLASThreads.set(before) }
+        BLASThreads.set(2)
+        let wanted = BLASThreads.current
+        guard wanted > 1 else { throw XCTSkip("OpenBLAS allows one thread here, so a lost setting cannot show") }
+        XCTAssertNotNil(SymmetricEigen(Matrix<Double>(rows: 2, columns: 2, elements: [2, 1, 1, 2])))
+        XCTAssertEqual(BLASThreads.current, wanted)
+    }
+
     func testNonFiniteInputGivesNil() {
         XCTAssertNil(SymmetricEigen(Matrix<Double>(rows: 2, columns: 2, elements: [1, .infinity, .infinity, 1])))
         XCTAssertEqual(SymmetricEigen(Matrix<Double>(rows: 0, columns: 0))?.values, [])
