@@ -128,6 +128,7 @@ extension Dataset {
         for (name, m) in splits {
             // error_k = |y|^2 - sum_{j < k} (v_j . y)^2 for each case y, summed over cases.
             var totals = [Double](repeating: 0, count: components.count)
+            var captured = [Double](repeating: 0, count: most + 1)  // captured[k]: energy in the first k directions
             centredBlocks(m) { x in
                 var projections = Matrix<Double>(rows: x.rows, columns: most)
                 if most > 0 {
@@ -136,7 +137,6 @@ extension Dataset {
                 for i in 0..<x.rows {
                     var energy = 0.0
                     for j in 0..<d { energy += x.storage[i * d + j] * x.storage[i * d + j] }
-                    var captured = [Double](repeating: 0, count: most + 1)
                     for j in 0..<most { captured[j + 1] = captured[j] + projections.storage[i * most + j] * projections.storage[i * most + j] }
                     for (c, k) in components.enumerated() { totals[c] += energy - captured[k] }
                 }
