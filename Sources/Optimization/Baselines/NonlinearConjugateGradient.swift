@@ -12,8 +12,11 @@ import LinearAlgebra
 /// always restarts the direction at steepest descent, and a step is one line search.
 /// `casesPerBatch` nil gives full-batch nonlinear CG (restarted only after a failed search).
 ///
-/// Not reproduced from `backprop.m`: training only the code layer for the first epochs
-/// (a network-specific schedule the caller can apply by freezing parameters).
+/// `backprop.m` fine-tunes every layer from the first epoch; the "update top-level weights
+/// holding other weights fixed" phase (`epoch < 6`) belongs to H&S's classifier script
+/// `backpropclassify.m`, not to the auto-encoders of Table 2, and is not implemented. One
+/// difference from H&S: `MiniBatchCursor` draws a new permutation for each pass, where their
+/// `makebatches.m` fixes one permutation for the whole run.
 public struct NonlinearConjugateGradient<Scalar: BLASScalar>: FirstOrderOptimizer {
     public struct Configuration: Codable, Sendable, Equatable {
         /// Cases per mini-batch; nil for the full training set. H&S `backprop.m`: 1000.
