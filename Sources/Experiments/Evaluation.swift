@@ -81,9 +81,11 @@ public enum RunReport {
             switch c.initialization {
             case _ where c.pretraining != nil: initialization = "PT"
             case _ where c.initialParameters != nil:
-                // Weights saved by pre-training carry their pre-training time in the metadata.
-                let meta = (try? SafeTensors.read(from: URL(fileURLWithPath: c.initialParameters!)))?.metadata
-                initialization = meta?["pretraining_seconds"] != nil ? "PT (reused)" : "from file"
+                // Weights saved by pre-training carry their pre-training time in the metadata;
+                // config.json copies it (runs from before that copy: the file, if it is here).
+                let recorded = c.initialParametersPretrainingSeconds
+                    ?? (try? SafeTensors.read(from: URL(fileURLWithPath: c.initialParameters!)))?.metadata["pretraining_seconds"].flatMap(Double.init)
+                initialization = recorded != nil ? "PT (reused)" : "from file"
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"
             }

@@ -218,6 +218,11 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     /// Initial parameters from a safetensors file (per-layer "layerL.weight"/"layerL.bias",
     /// as checkpoints and `pretrained.safetensors` store them), instead of `initialization`.
     public var initialParameters: String?
+    /// The pre-training seconds that `initialParameters` records (its `pretraining_seconds`
+    /// metadata), copied here when the run is created, so the run's own record says it starts
+    /// from pre-trained weights even where that file is absent (`hf report`'s Init column);
+    /// nil when the file has no such entry, or for runs made before this field.
+    public var initialParametersPretrainingSeconds: Double?
     /// The Hessian-free optimizer's settings (issue "Hessian-free optimizer"; each field cites
     /// its section). Its `weightCost` is kept equal to `weightCost` above.
     public var hessianFree: HessianFreeConfiguration
@@ -249,6 +254,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.weightCostOnBiases = weightCostOnBiases; self.chunkSize = chunkSize; self.optimizer = optimizer
         self.hessianFree = hessianFree; self.maximumIterations = maximumIterations
         self.baselines = BaselineConfigurations(); self.pretraining = nil; self.initialParameters = nil
+        self.initialParametersPretrainingSeconds = nil
         self.timeLimitSeconds = timeLimitSeconds; self.evaluationInterval = evaluationInterval
         self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion
         self.earlyStoppingPatience = nil; self.convergence = ConvergenceRule()
@@ -257,7 +263,8 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case preset, data, architecture, initialization, seed, weightCost, weightCostOnBiases, chunkSize, optimizer
-        case baselines, pretraining, initialParameters, hessianFree, maximumIterations, timeLimitSeconds
+        case baselines, pretraining, initialParameters, initialParametersPretrainingSeconds, hessianFree
+        case maximumIterations, timeLimitSeconds
         case evaluationInterval, checkpointInterval, toolVersion, earlyStoppingPatience, convergence
     }
 
@@ -277,6 +284,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         baselines = try c.decodeIfPresent(BaselineConfigurations.self, forKey: .baselines) ?? BaselineConfigurations()
         pretraining = try c.decodeIfPresent(PretrainingSpecification.self, forKey: .pretraining)
         initialParameters = try c.decodeIfPresent(String.self, forKey: .initialParameters)
+        initialParametersPretrainingSeconds = try c.decodeIfPresent(Double.self, forKey: .initialParametersPretrainingSeconds)
         hessianFree = try c.decode(HessianFreeConfiguration.self, forKey: .hessianFree)
         maximumIterations = try c.decodeIfPresent(Int.self, forKey: .maximumIterations)
         timeLimitSeconds = try c.decodeIfPresent(Double.self, forKey: .timeLimitSeconds)

@@ -186,6 +186,9 @@ public final class TrainingRun {
         var configuration = configuration
         configuration.data = try configuration.data.resolved(against: workingDirectory)
         configuration.initialParameters = configuration.initialParameters.map { DataSpecification.absolute($0, in: workingDirectory) }
+        if let path = configuration.initialParameters {   // read before the folder exists: a bad file leaves nothing behind
+            configuration.initialParametersPretrainingSeconds = try readInitialParameters(path).metadata["pretraining_seconds"].flatMap(Double.init)
+        }
         let dataset = try load(configuration, locations: locations, events: events, context: context)
         let notes: [String]
         // Each process holds a shard: the cap is the whole training set's size.
@@ -208,15 +211,19 @@ public final class TrainingRun {
                                saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [], context: context)
     }
 
+    /// The safetensors file of `--init-from`, or an error that names it.
+    static func readInitialParameters(_ path: String) throws -> SafeTensorsFile {
+        do { return try SafeTensors.read(from: URL(fileURLWithPath: path)) }
+        catch { throw ExperimentError.unreadableRun("\(path): \(error)") }
+    }
+
     /// The parameters a new run starts from, and the wall-clock and CPU seconds spent making
     /// them (pre-training; for saved weights their recorded wall-clock time stands for both).
     static func initialParameters(_ c: ExperimentConfiguration, dataset: Dataset, folder: RunFolder,
                                   events: (TrainingEvent) -> Void, context: RunContext = .single) throws -> (Vector<Float>, Double, Double) {
         let layout = c.architecture.layout
         if let path = c.initialParameters {
-            let file: SafeTensorsFile
-            do { file = try SafeTensors.read(from: URL(fileURLWithPath: path)) }
-            catch { throw ExperimentError.unreadableRun("\(path): \(error)") }
+            let file = try readInitialParameters(path)
             // Weights from `pretrained.safetensors` keep their pre-training time on the run's
             // clock (Figure 2 includes pre-training time), so runs that share one pre-training
             // are compared fairly.
@@ -313,6 +320,12 @@ public final class TrainingRun {
             _ = try makeObjective(configuration, dataset, context)   // runs from before file records: shapes must still fit
             let moved = DataSpecification.fileFields.filter { movedFiles[$0.name] != nil }
             events(.message("data now read from " + moved.compactMap { configuration.data[keyPath: $0.path] }.joined(separator: ", ")))
+        }
+        // A run made before config.json recorded the pre-training time of its --init-from
+        // weights gets it now, while the file is still where the run was started.
+        if let path = configuration.initialParameters, configuration.initialParametersPretrainingSeconds == nil,
+           let file = try? SafeTensors.read(from: URL(fileURLWithPath: path)) {
+            configuration.initialParametersPretrainingSeconds = file.metadata["pretraining_seconds"].flatMap(Double.init)
         }
         if configuration != before && context.writesFiles { try folder.writeConfiguration(configuration) }
         guard FileManager.default.fileExists(atPath: folder.checkpoint.path) else {

@@ -434,5 +434,27 @@ final class BaselineTrainingTests: XCTestCase {
         let pretrainingSeconds = try XCTUnwrap(Double(try SafeTensors.read(from: saved).metadata["pretraining_seconds"] ?? ""))
         XCTAssertGreaterThan(pretrainingSeconds, 0)
         XCTAssertGreaterThanOrEqual(first.seconds, pretrainingSeconds)
+        // config.json records that time, so the report still says "PT (reused)" once the
+        // weights file is gone (a run folder copied to another machine).
+        let reuseFolder = RunFolder(directory.appendingPathComponent("reuse"))
+        XCTAssertEqual(try reuseFolder.readConfiguration(ExperimentConfiguration.self).initialParametersPretrainingSeconds, pretrainingSeconds)
+        func initColumn(_ run: URL) throws -> String {
+            let out = directory.appendingPathComponent("report-\(UUID().uuidString)")
+            _ = try RunReport.write(runs: [run], to: out)
+            let table = try String(contentsOf: out.appendingPathComponent(RunTable.fileName), encoding: .utf8)
+            return try XCTUnwrap(table.split(separator: "\n").dropFirst(2).first?.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.dropFirst(2).first)
+        }
+        XCTAssertEqual(try initColumn(reuseFolder.url), "PT (reused)")
+        // A run from before that record gets it on resume, while the file is where it was.
+        var old = try reuseFolder.readConfiguration(ExperimentConfiguration.self)
+        old.initialParametersPretrainingSeconds = nil
+        try reuseFolder.writeConfiguration(old)
+        _ = try TrainingRun.resume(folder: reuseFolder.url, locations: locations)
+        XCTAssertEqual(try reuseFolder.readConfiguration(ExperimentConfiguration.self).initialParametersPretrainingSeconds, pretrainingSeconds)
+        try FileManager.default.removeItem(at: saved)
+        XCTAssertEqual(try initColumn(reuseFolder.url), "PT (reused)")
+        old.initialParametersPretrainingSeconds = nil
+        try reuseFolder.writeConfiguration(old)
+        XCTAssertEqual(try initColumn(reuseFolder.url), "from file")
     }
 }
