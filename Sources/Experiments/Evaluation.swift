@@ -77,22 +77,30 @@ public enum RunReport {
             while names.contains(name) { name = "\(url.lastPathComponent)-\(k)"; k += 1 }
             names.insert(name)
             runs.append(RunMetrics(name: name, records: records))
+            // Weights saved by pre-training carry their pre-training time in the metadata;
+            // config.json copies it for --init-from (runs from before that copy: the file, if
+            // it is here).
+            func recordedPretraining(_ path: String, cpu: Bool) -> Double? {
+                let meta = (try? SafeTensors.read(from: URL(fileURLWithPath: path)))?.metadata
+                return (cpu ? meta?["pretraining_cpu_seconds"] : nil).flatMap(Double.init) ?? meta?["pretraining_seconds"].flatMap(Double.init)
+            }
             let initialization: String
+            var pretrainingSeconds: Double? = nil
             switch c.initialization {
-            case _ where c.pretraining != nil: initialization = "PT"
+            case _ where c.pretraining != nil:
+                initialization = "PT"
+                pretrainingSeconds = recordedPretraining(url.appendingPathComponent(TrainingRun.pretrainedFileName).path, cpu: true)
             case _ where c.initialParameters != nil:
-                // Weights saved by pre-training carry their pre-training time in the metadata;
-                // config.json copies it (runs from before that copy: the file, if it is here).
-                let recorded = c.initialParametersPretrainingSeconds
-                    ?? (try? SafeTensors.read(from: URL(fileURLWithPath: c.initialParameters!)))?.metadata["pretraining_seconds"].flatMap(Double.init)
-                initialization = recorded != nil ? "PT (reused)" : "from file"
+                pretrainingSeconds = c.initialParametersPretrainingSeconds ?? recordedPretraining(c.initialParameters!, cpu: false)
+                initialization = pretrainingSeconds != nil ? "PT (reused)" : "from file"
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"
             }
             summaries.append(RunSummary(name: name, dataSet: c.data.displayName, initialization: initialization,
                                         optimizer: c.optimizer.rawValue.uppercased(), weightCost: c.weightCost, records: records))
             comparison.append(PaperComparison.row(name: name, configuration: c, records: records,
-                                                  summary: try? TrainingSummary.read(from: url)))
+                                                  summary: try? TrainingSummary.read(from: url),
+                                                  pretrainingSeconds: pretrainingSeconds))
             let png = url.appendingPathComponent(ReportWriter.reconstructionsFileName)
             if FileManager.default.fileExists(atPath: png.path) { pictures.append((name, png)) }
         }

@@ -44,14 +44,24 @@ public enum PaperComparison {
         public var iteration: Int?
         /// Which error chose the iteration reported.
         public var selectedBy: String
+        /// CPU seconds up to the reported iteration, pre-training included (nil for runs
+        /// from before CPU time was recorded), and how many of them pre-training took.
+        public var cpuSeconds: Double? = nil
+        public var pretrainingSeconds: Double? = nil
+        /// How the run ended (`summary.json`'s stop reason), or "running" when its summary
+        /// is older than its metrics or absent.
+        public var stop: String = "running"
+        /// "CPU, BLAS core" the run's summary names, or nil.
+        public var machine: String? = nil
     }
 
     /// The row of a run folder. Our errors are those of the best iteration: `summary.json`'s
     /// when the run wrote one at its last iteration, else the iteration with the lowest test
     /// error in its metrics. (A resumed run that is still going keeps the summary of its
     /// previous stop, which no longer covers its metrics.)
+    /// `pretrainingSeconds`: the CPU time of the pre-training the run's clock includes, if any.
     public static func row(name: String, configuration c: ExperimentConfiguration, records: [MetricsRecord],
-                           summary: TrainingSummary?) -> Row {
+                           summary: TrainingSummary?, pretrainingSeconds: Double? = nil) -> Row {
         let summary = summary.flatMap { $0.iterations >= (records.last?.iteration ?? 0) ? $0 : nil }
         // The starred rows are the paper's l2 priors, which the mnist-l2 / faces-l2 presets use.
         let l2 = (c.data.dataset == "mnist" && c.weightCost == Preset.mnistL2.weightCost)
@@ -64,8 +74,15 @@ public enum PaperComparison {
                       paperTrain: paperTrain, paperTest: paperTest, train: nil, test: nil, iteration: nil, selectedBy: "test")
         if let s = summary, let b = s.best {
             (row.train, row.test, row.iteration, row.selectedBy) = (b.trainError, b.testError, b.iteration, s.selectedBy.rawValue)
+            row.cpuSeconds = b.cpuSeconds
         } else if let b = records.filter({ $0.testError.map { !$0.isNaN } ?? false }).min(by: { $0.testError! < $1.testError! }) {
             (row.train, row.test, row.iteration) = (b.trainError.isNaN ? nil : b.trainError, b.testError, b.iteration)
+            row.cpuSeconds = b.cpuSeconds
+        }
+        row.pretrainingSeconds = pretrainingSeconds
+        if let s = summary {
+            row.stop = s.stopReason.rawValue
+            row.machine = "\(s.machine.cpuModel), \(s.machine.blasCore)"
         }
         return row
     }
@@ -79,16 +96,21 @@ public enum PaperComparison {
             guard let o = ours, let p = paper, p > 0 else { return "-" }
             return String(format: "%+.0f%%", 100 * (o - p) / p)
         }
+        func cpu(_ r: Row) -> String {
+            guard let s = r.cpuSeconds else { return "-" }
+            guard let p = r.pretrainingSeconds, p > 0 else { return String(format: "%.0f", s) }
+            return String(format: "%.0f (%.0f pre-training)", s, p)
+        }
         var lines = [
-            "| run | data set | method | paper train | ours train | diff | paper test | ours test | diff | iteration (chosen by) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| run | data set | method | paper train | ours train | diff | paper test | ours test | diff | iteration (chosen by) | CPU s to it | stop | CPU, BLAS core |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows {
             let at = r.iteration.map { "\($0) (\(r.selectedBy))" } ?? "-"
-            lines.append("| \(r.run) | \(r.dataSet) | \(r.method) | \(number(r.paperTrain)) | \(number(r.train)) | \(difference(r.train, r.paperTrain)) | \(number(r.paperTest)) | \(number(r.test)) | \(difference(r.test, r.paperTest)) | \(at) |")
+            lines.append("| \(r.run) | \(r.dataSet) | \(r.method) | \(number(r.paperTrain)) | \(number(r.train)) | \(difference(r.train, r.paperTrain)) | \(number(r.paperTest)) | \(number(r.test)) | \(difference(r.test, r.paperTest)) | \(at) | \(cpu(r)) | \(r.stop) | \(r.machine ?? "-") |")
         }
         lines.append("")
-        lines.append("Errors are Table 2's: the per-case sum of squared reconstruction errors, averaged over the training / test set. The paper's numbers are from Martens (2010), Table 2 (\"-\" where it gives none); ours are at the run's best iteration: by validation error when the run had validation data, else by test error (the paper's MNIST and FACES protocol, early stopping, names no validation set). A * marks the paper's l2 prior (1e-4 MNIST, 1e-2 FACES).")
+        lines.append("Errors are Table 2's: the per-case sum of squared reconstruction errors, averaged over the training / test set. The paper's numbers are from Martens (2010), Table 2 (\"-\" where it gives none); ours are at the run's best iteration: by validation error when the run had validation data, else by test error (the paper's MNIST and FACES protocol, early stopping, names no validation set). A * marks the paper's l2 prior (1e-4 MNIST, 1e-2 FACES). \"CPU s to it\": the process's CPU seconds up to that iteration, pre-training included (its share in brackets). \"stop\": how the run ended, from its summary.json (\"interrupted\": stopped by a signal, to be resumed; \"running\": no summary covers its last iteration). The CPU and BLAS core are the summary's: those of the run's last invocation.")
         return lines.joined(separator: "\n") + "\n"
     }
 }

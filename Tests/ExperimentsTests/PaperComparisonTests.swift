@@ -52,6 +52,19 @@ final class PaperComparisonTests: XCTestCase {
         let finished = PaperComparison.row(name: "m", configuration: Preset.mnistL2.configuration(), records: records,
                                            summary: summary(iterations: 3))
         XCTAssertEqual(finished.iteration, 1); XCTAssertEqual(finished.selectedBy, "validation")
+        // Machine time to the reported iteration, how the run stopped, and where it ran.
+        XCTAssertEqual(text.split(separator: "\n")[2], "| m | MNIST* | RAND+HF | 1.750 | 2.000 | +14% | 2.550 | 2.500 | -2% | 2 (test) | - | running | - |")
+        var timed = records
+        for i in timed.indices { timed[i].cpuSeconds = 100 * Double(i + 1) }
+        var stopped = summary(iterations: 3)
+        stopped.best = .init(timed[0])
+        let pt = PaperComparison.row(name: "p", configuration: Preset.mnistL2.configuration(), records: timed,
+                                     summary: stopped, pretrainingSeconds: 40)
+        XCTAssertEqual(pt.stop, "interrupted"); XCTAssertEqual(pt.machine, "x, y")
+        XCTAssertTrue(PaperComparison.markdown([pt]).contains("| 1 (validation) | 100 (40 pre-training) | interrupted | x, y |"), PaperComparison.markdown([pt]))
+        let running = PaperComparison.row(name: "p", configuration: Preset.mnistL2.configuration(), records: timed,
+                                          summary: nil, pretrainingSeconds: 40)
+        XCTAssertTrue(PaperComparison.markdown([running]).contains("| 2 (test) | 200 (40 pre-training) | running | - |"), PaperComparison.markdown([running]))
         let resumed = PaperComparison.row(name: "m", configuration: Preset.mnistL2.configuration(), records: records,
                                           summary: summary(iterations: 2))
         XCTAssertEqual(resumed.iteration, 2); XCTAssertEqual(resumed.selectedBy, "test"); XCTAssertEqual(resumed.test, 2.5)
