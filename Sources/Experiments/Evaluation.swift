@@ -81,8 +81,7 @@ public enum RunReport {
             // config.json copies it for --init-from (runs from before that copy: the file, if
             // it is here).
             func recordedPretraining(_ path: String, cpu: Bool) -> Double? {
-                let meta = (try? SafeTensors.read(from: URL(fileURLWithPath: path)))?.metadata
-                return (cpu ? meta?["pretraining_cpu_seconds"] : nil).flatMap(Double.init) ?? meta?["pretraining_seconds"].flatMap(Double.init)
+                (try? SafeTensors.read(from: URL(fileURLWithPath: path))).flatMap { TrainingRun.recordedPretrainingSeconds($0, cpu: cpu) }
             }
             let initialization: String
             var pretrainingSeconds: Double? = nil

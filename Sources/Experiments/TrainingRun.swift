@@ -187,7 +187,7 @@ public final class TrainingRun {
         configuration.data = try configuration.data.resolved(against: workingDirectory)
         configuration.initialParameters = configuration.initialParameters.map { DataSpecification.absolute($0, in: workingDirectory) }
         if let path = configuration.initialParameters {   // read before the folder exists: a bad file leaves nothing behind
-            configuration.initialParametersPretrainingSeconds = try readInitialParameters(path).metadata["pretraining_seconds"].flatMap(Double.init)
+            configuration.initialParametersPretrainingSeconds = recordedPretrainingSeconds(try readInitialParameters(path))
         }
         let dataset = try load(configuration, locations: locations, events: events, context: context)
         let notes: [String]
@@ -217,6 +217,14 @@ public final class TrainingRun {
         catch { throw ExperimentError.unreadableRun("\(path): \(error)") }
     }
 
+    /// The pre-training time a parameters file records in its metadata: wall-clock seconds
+    /// (`pretraining_seconds`), or with `cpu` its CPU seconds where recorded; nil when the file
+    /// records none (it was not made by pre-training).
+    static func recordedPretrainingSeconds(_ file: SafeTensorsFile, cpu: Bool = false) -> Double? {
+        (cpu ? file.metadata["pretraining_cpu_seconds"].flatMap(Double.init) : nil)
+            ?? file.metadata["pretraining_seconds"].flatMap(Double.init)
+    }
+
     /// The parameters a new run starts from, and the wall-clock and CPU seconds spent making
     /// them (pre-training; for saved weights their recorded wall-clock time stands for both).
     static func initialParameters(_ c: ExperimentConfiguration, dataset: Dataset, folder: RunFolder,
@@ -227,7 +235,7 @@ public final class TrainingRun {
             // Weights from `pretrained.safetensors` keep their pre-training time on the run's
             // clock (Figure 2 includes pre-training time), so runs that share one pre-training
             // are compared fairly.
-            let seconds = file.metadata["pretraining_seconds"].flatMap(Double.init) ?? 0
+            let seconds = recordedPretrainingSeconds(file) ?? 0
             if seconds > 0 { events(.message(String(format: "%@ took %.1f s of pre-training; counted in this run's time", path, seconds))) }
             return (try parametersVector(from: file, layout: layout, file: path), seconds, seconds)
         }
@@ -238,9 +246,9 @@ public final class TrainingRun {
         if FileManager.default.fileExists(atPath: saved.path) {
             let file = try SafeTensors.read(from: saved)
             events(.message("using the pre-trained weights in \(saved.path)"))
-            let seconds = Double(file.metadata["pretraining_seconds"] ?? "0") ?? 0
+            let seconds = recordedPretrainingSeconds(file) ?? 0
             return (try parametersVector(from: file, layout: layout, file: saved.path), seconds,
-                    file.metadata["pretraining_cpu_seconds"].flatMap(Double.init) ?? seconds)
+                    recordedPretrainingSeconds(file, cpu: true) ?? seconds)
         }
         // RBM pre-training is sequential over all training cases (CD-1 mini-batches), so
         // its weights come from one process; a data-parallel run starts from them.
@@ -325,7 +333,7 @@ public final class TrainingRun {
         // weights gets it now, while the file is still where the run was started.
         if let path = configuration.initialParameters, configuration.initialParametersPretrainingSeconds == nil,
            let file = try? SafeTensors.read(from: URL(fileURLWithPath: path)) {
-            configuration.initialParametersPretrainingSeconds = file.metadata["pretraining_seconds"].flatMap(Double.init)
+            configuration.initialParametersPretrainingSeconds = recordedPretrainingSeconds(file)
         }
         if configuration != before && context.writesFiles { try folder.writeConfiguration(configuration) }
         guard FileManager.default.fileExists(atPath: folder.checkpoint.path) else {

@@ -84,6 +84,9 @@ final class ErrorCLITests: XCTestCase {
             (["train", "--data", path("missing.npy"), "--layers", "16-4", "--out", path("run")], "missing.npy: no such file"),
             (["train", "--data", path("train.npy"), "--layers", "20-4", "--mirror", "--out", path("run")], "20 units"),
             (train([], out: "a-file/run"), "--out \(path("a-file/run")): cannot create the folder (\(path("a-file")) is a file)"),
+            // --init-from weights that are missing or not safetensors: read before the run folder is made.
+            (train(["--init-from", path("missing.safetensors")]), path("missing.safetensors")),
+            (train(["--init-from", path("a-file")]), path("a-file")),
             (["evaluate", "--checkpoint", path("not-a-run")], "not a run folder"),
             (["report", path("not-a-run"), "--out", path("r")], "not a run folder"),
             (["data", "export", "--dataset", path("train.npy"), "--out", path("a-file/x.npy")], "--out \(path("a-file/x.npy"))"),
