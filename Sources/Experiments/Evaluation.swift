@@ -90,7 +90,10 @@ public enum RunReport {
                 initialization = "PT"
                 pretrainingSeconds = recordedPretraining(url.appendingPathComponent(TrainingRun.pretrainedFileName).path, cpu: true)
             case _ where c.initialParameters != nil:
-                pretrainingSeconds = c.initialParametersPretrainingSeconds ?? recordedPretraining(c.initialParameters!, cpu: false)
+                // The share of the run's CPU clock: its CPU seconds where config.json records
+                // them, else the wall-clock seconds its clock started from.
+                pretrainingSeconds = c.initialParametersPretrainingCPUSeconds ?? c.initialParametersPretrainingSeconds
+                    ?? recordedPretraining(c.initialParameters!, cpu: false)
                 initialization = pretrainingSeconds != nil ? "PT (reused)" : "from file"
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"

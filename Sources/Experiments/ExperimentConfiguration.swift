@@ -223,6 +223,11 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     /// from pre-trained weights even where that file is absent (`hf report`'s Init column);
     /// nil when the file has no such entry, or for runs made before this field.
     public var initialParametersPretrainingSeconds: Double?
+    /// The pre-training CPU seconds that `initialParameters` records (its
+    /// `pretraining_cpu_seconds` metadata), copied when the run is created: the run's CPU
+    /// clock starts from them. nil for files without that entry and for runs made before this
+    /// field (their CPU clock started from the wall-clock seconds above).
+    public var initialParametersPretrainingCPUSeconds: Double?
     /// The Hessian-free optimizer's settings (issue "Hessian-free optimizer"; each field cites
     /// its section). Its `weightCost` is kept equal to `weightCost` above.
     public var hessianFree: HessianFreeConfiguration
@@ -254,7 +259,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.weightCostOnBiases = weightCostOnBiases; self.chunkSize = chunkSize; self.optimizer = optimizer
         self.hessianFree = hessianFree; self.maximumIterations = maximumIterations
         self.baselines = BaselineConfigurations(); self.pretraining = nil; self.initialParameters = nil
-        self.initialParametersPretrainingSeconds = nil
+        self.initialParametersPretrainingSeconds = nil; self.initialParametersPretrainingCPUSeconds = nil
         self.timeLimitSeconds = timeLimitSeconds; self.evaluationInterval = evaluationInterval
         self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion
         self.earlyStoppingPatience = nil; self.convergence = ConvergenceRule()
@@ -263,7 +268,8 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case preset, data, architecture, initialization, seed, weightCost, weightCostOnBiases, chunkSize, optimizer
-        case baselines, pretraining, initialParameters, initialParametersPretrainingSeconds, hessianFree
+        case baselines, pretraining, initialParameters, initialParametersPretrainingSeconds
+        case initialParametersPretrainingCPUSeconds, hessianFree
         case maximumIterations, timeLimitSeconds
         case evaluationInterval, checkpointInterval, toolVersion, earlyStoppingPatience, convergence
     }
@@ -285,6 +291,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         pretraining = try c.decodeIfPresent(PretrainingSpecification.self, forKey: .pretraining)
         initialParameters = try c.decodeIfPresent(String.self, forKey: .initialParameters)
         initialParametersPretrainingSeconds = try c.decodeIfPresent(Double.self, forKey: .initialParametersPretrainingSeconds)
+        initialParametersPretrainingCPUSeconds = try c.decodeIfPresent(Double.self, forKey: .initialParametersPretrainingCPUSeconds)
         hessianFree = try c.decode(HessianFreeConfiguration.self, forKey: .hessianFree)
         maximumIterations = try c.decodeIfPresent(Int.self, forKey: .maximumIterations)
         timeLimitSeconds = try c.decodeIfPresent(Double.self, forKey: .timeLimitSeconds)

@@ -187,7 +187,9 @@ public final class TrainingRun {
         configuration.data = try configuration.data.resolved(against: workingDirectory)
         configuration.initialParameters = configuration.initialParameters.map { DataSpecification.absolute($0, in: workingDirectory) }
         if let path = configuration.initialParameters {   // read before the folder exists: a bad file leaves nothing behind
-            configuration.initialParametersPretrainingSeconds = recordedPretrainingSeconds(try readInitialParameters(path))
+            let file = try readInitialParameters(path)
+            configuration.initialParametersPretrainingSeconds = recordedPretrainingSeconds(file)
+            configuration.initialParametersPretrainingCPUSeconds = file.metadata["pretraining_cpu_seconds"].flatMap(Double.init)
         }
         let dataset = try load(configuration, locations: locations, events: events, context: context)
         let notes: [String]
@@ -226,7 +228,9 @@ public final class TrainingRun {
     }
 
     /// The parameters a new run starts from, and the wall-clock and CPU seconds spent making
-    /// them (pre-training; for saved weights their recorded wall-clock time stands for both).
+    /// them (pre-training; for saved weights the times they record, their wall-clock time
+    /// standing for the CPU time where that is not recorded, and for a run made before
+    /// config.json recorded the CPU time, as its clock started then).
     static func initialParameters(_ c: ExperimentConfiguration, dataset: Dataset, folder: RunFolder,
                                   events: (TrainingEvent) -> Void, context: RunContext = .single) throws -> (Vector<Float>, Double, Double) {
         let layout = c.architecture.layout
@@ -237,7 +241,8 @@ public final class TrainingRun {
             // are compared fairly.
             let seconds = recordedPretrainingSeconds(file) ?? 0
             if seconds > 0 { events(.message(String(format: "%@ took %.1f s of pre-training; counted in this run's time", path, seconds))) }
-            return (try parametersVector(from: file, layout: layout, file: path), seconds, seconds)
+            return (try parametersVector(from: file, layout: layout, file: path), seconds,
+                    c.initialParametersPretrainingCPUSeconds ?? seconds)
         }
         guard let p = c.pretraining else {
             return (NeuralNetwork<Float>(architecture: c.architecture, initialization: c.initialization, seed: c.seed).parameters, 0, 0)

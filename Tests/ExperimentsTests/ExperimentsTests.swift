@@ -453,8 +453,37 @@ final class BaselineTrainingTests: XCTestCase {
         XCTAssertEqual(try reuseFolder.readConfiguration(ExperimentConfiguration.self).initialParametersPretrainingSeconds, pretrainingSeconds)
         try FileManager.default.removeItem(at: saved)
         XCTAssertEqual(try initColumn(reuseFolder.url), "PT (reused)")
-        old.initialParametersPretrainingSeconds = nil
+        old.initialParametersPretrainingSeconds = nil; old.initialParametersPretrainingCPUSeconds = nil
         try reuseFolder.writeConfiguration(old)
         XCTAssertEqual(try initColumn(reuseFolder.url), "from file")
+    }
+
+    /// A run from pre-trained weights starts its wall clock at their recorded wall-clock
+    /// pre-training time and its CPU clock at their recorded CPU time (both counted, as
+    /// Figure 2 counts pre-training), and the report gives that CPU time as the pre-training
+    /// share of the run's CPU seconds.
+    func testReusedWeightsKeepTheirPretrainingWallAndCPUTimes() throws {
+        let theta = NeuralNetwork<Float>(architecture: try configuration(.hf, iterations: 0).architecture, initialization: .martens, seed: 3).parameters
+        let layout = try configuration(.hf, iterations: 0).architecture.layout
+        let weights = directory.appendingPathComponent("weights.safetensors")
+        // Wall and CPU times far apart, and both far above what one tiny iteration costs.
+        try SafeTensors.write(TrainingRun.parameterTensors(theta, layout: layout),
+                              metadata: ["pretraining_seconds": "5000", "pretraining_cpu_seconds": "3000"], to: weights)
+        var c = try configuration(.hf, iterations: 1)
+        c.initialParameters = weights.path
+        c.data.testInputs = c.data.trainInputs   // a test error, so the report has a best iteration
+        c.evaluationInterval = 1
+        let folder = directory.appendingPathComponent("timed")
+        let run = try TrainingRun.create(configuration: c, folder: folder, locations: locations)
+        let first = try XCTUnwrap(try run.run().lastRecord)
+        XCTAssertEqual(first.seconds, 5000, accuracy: 100)
+        XCTAssertEqual(try XCTUnwrap(first.cpuSeconds), 3000, accuracy: 100)
+        let saved = try RunFolder(folder).readConfiguration(ExperimentConfiguration.self)
+        XCTAssertEqual(saved.initialParametersPretrainingSeconds, 5000)
+        XCTAssertEqual(saved.initialParametersPretrainingCPUSeconds, 3000)
+        let out = directory.appendingPathComponent("timed-report")
+        _ = try RunReport.write(runs: [folder], to: out)
+        let table = try String(contentsOf: out.appendingPathComponent(PaperComparison.fileName), encoding: .utf8)
+        XCTAssertTrue(table.contains("(3000 pre-training)"), table)
     }
 }
