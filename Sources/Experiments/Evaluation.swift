@@ -83,17 +83,19 @@ public enum RunReport {
             func recordedPretraining(_ path: String, cpu: Bool) -> Double? {
                 (try? SafeTensors.read(from: URL(fileURLWithPath: path))).flatMap { TrainingRun.recordedPretrainingSeconds($0, cpu: cpu) }
             }
+            let summary = try? TrainingSummary.read(from: url)
             let initialization: String
             var pretrainingSeconds: Double? = nil
             switch c.initialization {
             case _ where c.pretraining != nil:
                 initialization = "PT"
-                pretrainingSeconds = recordedPretraining(url.appendingPathComponent(TrainingRun.pretrainedFileName).path, cpu: true)
+                pretrainingSeconds = summary?.pretrainingCPUSeconds
+                    ?? recordedPretraining(url.appendingPathComponent(TrainingRun.pretrainedFileName).path, cpu: true)
             case _ where c.initialParameters != nil:
                 // The share of the run's CPU clock: its CPU seconds where config.json records
                 // them, else the wall-clock seconds its clock started from.
                 pretrainingSeconds = c.initialParametersPretrainingCPUSeconds ?? c.initialParametersPretrainingSeconds
-                    ?? recordedPretraining(c.initialParameters!, cpu: false)
+                    ?? summary?.pretrainingCPUSeconds ?? recordedPretraining(c.initialParameters!, cpu: false)
                 initialization = pretrainingSeconds != nil ? "PT (reused)" : "from file"
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"
@@ -101,7 +103,7 @@ public enum RunReport {
             summaries.append(RunSummary(name: name, dataSet: c.data.displayName, initialization: initialization,
                                         optimizer: c.optimizer.rawValue.uppercased(), weightCost: c.weightCost, records: records))
             comparison.append(PaperComparison.row(name: name, configuration: c, records: records,
-                                                  summary: try? TrainingSummary.read(from: url),
+                                                  summary: summary,
                                                   pretrainingSeconds: pretrainingSeconds))
             let png = url.appendingPathComponent(ReportWriter.reconstructionsFileName)
             if FileManager.default.fileExists(atPath: png.path) { pictures.append((name, png)) }

@@ -74,6 +74,8 @@ public final class TrainingRun {
     /// when this invocation's share started.
     private var cpuBefore: Double
     private var cpuAtStart: Double
+    /// The CPU seconds of pre-training within `cpuBefore` (for `summary.json`), or nil.
+    private let pretrainingCPUSeconds: Double?
     /// Best iteration, early stopping and convergence, rebuilt from the kept metrics on resume.
     private var monitor: RunMonitor
     /// The last record with measured errors (for `summary.json`).
@@ -123,6 +125,7 @@ public final class TrainingRun {
         spentInThisInvocation = saved == nil ? elapsedBefore : 0
         self.cpuBefore = cpuBefore
         cpuAtStart = processCPUSeconds()
+        pretrainingCPUSeconds = context.writesFiles ? Self.pretrainingCPUSeconds(c, folder: folder) : nil
         let criterion: SelectionCriterion = (dataset.validation?.rows ?? 0) > 0 ? .validation : dataset.test.rows > 0 ? .test : .train
         monitor = RunMonitor(criterion: criterion, patience: c.earlyStoppingPatience, convergence: c.convergence)
         for r in history { _ = monitor.observe(r) }
@@ -225,6 +228,23 @@ public final class TrainingRun {
     static func recordedPretrainingSeconds(_ file: SafeTensorsFile, cpu: Bool = false) -> Double? {
         (cpu ? file.metadata["pretraining_cpu_seconds"].flatMap(Double.init) : nil)
             ?? file.metadata["pretraining_seconds"].flatMap(Double.init)
+    }
+
+    /// The CPU seconds of pre-training on the clock of the run in `folder`: those its own
+    /// `pretrained.safetensors` records (or, once that file is gone, its last summary), or
+    /// those its `--init-from` weights recorded when it was created; nil without pre-training.
+    static func pretrainingCPUSeconds(_ c: ExperimentConfiguration, folder: RunFolder) -> Double? {
+        if c.pretraining != nil {
+            let saved = folder.url.appendingPathComponent(pretrainedFileName)
+            if let file = try? SafeTensors.read(from: saved) { return recordedPretrainingSeconds(file, cpu: true) }
+            return (try? TrainingSummary.read(from: folder.url))?.pretrainingCPUSeconds
+        }
+        if c.initialParameters != nil {
+            // The clock started from the CPU seconds where recorded, else the wall-clock ones.
+            return c.initialParametersPretrainingCPUSeconds ?? c.initialParametersPretrainingSeconds
+                ?? (try? TrainingSummary.read(from: folder.url))?.pretrainingCPUSeconds
+        }
+        return nil
     }
 
     /// The parameters a new run starts from, and the wall-clock and CPU seconds spent making
@@ -463,7 +483,7 @@ public final class TrainingRun {
     /// The summary of the run as it stands.
     func summary(stopReason: RunStopReason, seconds: Double) -> TrainingSummary {
         TrainingSummary(stopReason: stopReason, iterations: trainer.iteration, seconds: seconds, cpuSeconds: cpuSeconds(),
-                        selectedBy: monitor.criterion, bestIteration: monitor.best?.iteration,
+                        pretrainingCPUSeconds: pretrainingCPUSeconds, selectedBy: monitor.criterion, bestIteration: monitor.best?.iteration,
                         best: monitor.best.map { .init($0) }, last: lastMeasured.map { .init($0) },
                         optimizer: configuration.optimizer.rawValue, preset: configuration.preset, ranks: context.rankCount,
                         machine: .current(), toolVersion: HessianFreeVersion.current)

@@ -79,6 +79,10 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     /// Wall-clock and CPU seconds of the run, over all invocations (pre-training included).
     public var seconds: Double
     public var cpuSeconds: Double?
+    /// The CPU seconds of pre-training that `cpuSeconds` includes (the run's own `--init
+    /// pretrained`, or what its `--init-from` weights record); nil without pre-training. Kept
+    /// here so `hf report` gives the share after the pre-trained weights leave the folder.
+    public var pretrainingCPUSeconds: Double? = nil
     /// Which error chose `best`: validation, else test, else train.
     public var selectedBy: SelectionCriterion
     /// The iteration whose parameters are in `best/`; nil before any error was measured.
@@ -94,7 +98,8 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     public var toolVersion: String
 
     enum CodingKeys: String, CodingKey {
-        case stopReason = "stop_reason", iterations, seconds, cpuSeconds = "cpu_seconds", selectedBy = "selected_by"
+        case stopReason = "stop_reason", iterations, seconds, cpuSeconds = "cpu_seconds"
+        case pretrainingCPUSeconds = "pretraining_cpu_seconds", selectedBy = "selected_by"
         case bestIteration = "best_iteration", best, last, optimizer, preset, ranks, machine, toolVersion = "tool_version"
     }
 

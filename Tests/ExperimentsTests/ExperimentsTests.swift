@@ -455,7 +455,38 @@ final class BaselineTrainingTests: XCTestCase {
         XCTAssertEqual(try initColumn(reuseFolder.url), "PT (reused)")
         old.initialParametersPretrainingSeconds = nil; old.initialParametersPretrainingCPUSeconds = nil
         try reuseFolder.writeConfiguration(old)
+        XCTAssertEqual(try initColumn(reuseFolder.url), "PT (reused)", "summary.json records it too")
+        try FileManager.default.removeItem(at: reuseFolder.url.appendingPathComponent(TrainingSummary.fileName))
         XCTAssertEqual(try initColumn(reuseFolder.url), "from file")
+    }
+
+    /// summary.json keeps the pre-training CPU time of a `--init pretrained` run, so the
+    /// report still gives its share of the run's CPU seconds once `pretrained.safetensors`
+    /// has left the folder, and a resume after that keeps it.
+    func testSummaryKeepsThePretrainingShareAfterTheWeightsLeave() throws {
+        var c = try configuration(.hf, iterations: 1)
+        c.pretraining = PretrainingSpecification(rbm: RBMTrainingConfiguration(epochs: 2), seed: 4)
+        c.data.testInputs = c.data.trainInputs
+        c.evaluationInterval = 1
+        let folder = directory.appendingPathComponent("pt-share")
+        try TrainingRun.create(configuration: c, folder: folder, locations: locations).run()
+        let weights = folder.appendingPathComponent(TrainingRun.pretrainedFileName)
+        // Stand-in times far from the real ones, so the share read back is the recorded one.
+        let file = try SafeTensors.read(from: weights)
+        try SafeTensors.write(file.tensors, metadata: ["pretraining_seconds": "4000", "pretraining_cpu_seconds": "2500"], to: weights)
+        try TrainingRun.resume(folder: folder, locations: locations, maximumIterations: 2).run()
+        XCTAssertEqual(try TrainingSummary.read(from: folder).pretrainingCPUSeconds, 2500)
+        func table() throws -> String {
+            let out = directory.appendingPathComponent("report-\(UUID().uuidString)")
+            _ = try RunReport.write(runs: [folder], to: out)
+            return try String(contentsOf: out.appendingPathComponent(PaperComparison.fileName), encoding: .utf8)
+        }
+        try FileManager.default.removeItem(at: weights)
+        XCTAssertTrue(try table().contains(" pre-training)"), "share from summary.json")
+        XCTAssertTrue(try table().contains("(2500 pre-training)"))
+        try TrainingRun.resume(folder: folder, locations: locations, maximumIterations: 3).run()
+        XCTAssertEqual(try TrainingSummary.read(from: folder).pretrainingCPUSeconds, 2500, "kept over a resume without the file")
+        XCTAssertTrue(try table().contains("(2500 pre-training)"))
     }
 
     /// A run from pre-trained weights starts its wall clock at their recorded wall-clock
