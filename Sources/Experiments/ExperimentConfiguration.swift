@@ -240,6 +240,10 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     public var evaluationInterval: Int
     /// Write a checkpoint every this many iterations (also at the end and on SIGINT/SIGTERM).
     public var checkpointInterval: Int
+    /// Write a `metrics.jsonl` record every this many iterations (`--log-interval`); records
+    /// that measured an error or the training objective are always written, so the best
+    /// iteration, early stopping and convergence see the same records on a resume.
+    public var logInterval: Int
     /// The `hf` version that wrote this configuration.
     public var toolVersion: String
     /// Stop after this many evaluations in a row without a new best validation error
@@ -261,7 +265,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.baselines = BaselineConfigurations(); self.pretraining = nil; self.initialParameters = nil
         self.initialParametersPretrainingSeconds = nil; self.initialParametersPretrainingCPUSeconds = nil
         self.timeLimitSeconds = timeLimitSeconds; self.evaluationInterval = evaluationInterval
-        self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion
+        self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion; self.logInterval = 1
         self.earlyStoppingPatience = nil; self.convergence = ConvergenceRule()
         self.hessianFree.weightCost = weightCost
     }
@@ -271,7 +275,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         case baselines, pretraining, initialParameters, initialParametersPretrainingSeconds
         case initialParametersPretrainingCPUSeconds, hessianFree
         case maximumIterations, timeLimitSeconds
-        case evaluationInterval, checkpointInterval, toolVersion, earlyStoppingPatience, convergence
+        case evaluationInterval, checkpointInterval, logInterval, toolVersion, earlyStoppingPatience, convergence
     }
 
     /// Reads a configuration; settings added after a run folder was written take their
@@ -297,6 +301,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         timeLimitSeconds = try c.decodeIfPresent(Double.self, forKey: .timeLimitSeconds)
         evaluationInterval = try c.decode(Int.self, forKey: .evaluationInterval)
         checkpointInterval = try c.decode(Int.self, forKey: .checkpointInterval)
+        logInterval = try c.decodeIfPresent(Int.self, forKey: .logInterval) ?? 1
         toolVersion = try c.decode(String.self, forKey: .toolVersion)
         earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
         convergence = try c.decodeIfPresent(ConvergenceRule.self, forKey: .convergence) ?? ConvergenceRule()
@@ -330,6 +335,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         guard chunkSize > 0 else { throw ExperimentError.invalid("--chunk-size must be positive, got \(chunkSize)") }
         guard evaluationInterval > 0 else { throw ExperimentError.invalid("--evaluation-interval must be positive, got \(evaluationInterval)") }
         guard checkpointInterval > 0 else { throw ExperimentError.invalid("--checkpoint-interval must be positive, got \(checkpointInterval)") }
+        guard logInterval > 0 else { throw ExperimentError.invalid("--log-interval must be positive, got \(logInterval)") }
         if let m = maximumIterations, m < 0 { throw ExperimentError.invalid("--max-iterations must be >= 0, got \(m)") }
         if let t = timeLimitSeconds, !(t > 0) { throw ExperimentError.invalid("--time-limit must be positive seconds, got \(t)") }
         do { try hessianFree.validate() } catch { throw ExperimentError.invalid("\(error)") }

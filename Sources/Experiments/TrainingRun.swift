@@ -18,7 +18,8 @@ public final class StopFlag: @unchecked Sendable {
 public enum TrainingEvent: Sendable {
     /// A one-line note about set-up or progress (data loaded, resuming, ...).
     case message(String)
-    /// One optimizer iteration finished; the record is already in `metrics.jsonl`.
+    /// One optimizer iteration finished; its record is already in `metrics.jsonl` when the
+    /// log interval keeps it (`ExperimentConfiguration.logInterval`).
     case iteration(MetricsRecord)
     /// A checkpoint was written for this iteration.
     case checkpoint(iteration: Int)
@@ -299,11 +300,12 @@ public final class TrainingRun {
         public var earlyStoppingPatience: Int?
         public var convergence: ConvergenceRule?
         public var checkpointInterval: Int?
+        public var logInterval: Int?
         public init(maximumIterations: Int? = nil, timeLimitSeconds: Double? = nil, earlyStoppingPatience: Int? = nil,
-                    convergence: ConvergenceRule? = nil, checkpointInterval: Int? = nil) {
+                    convergence: ConvergenceRule? = nil, checkpointInterval: Int? = nil, logInterval: Int? = nil) {
             self.maximumIterations = maximumIterations; self.timeLimitSeconds = timeLimitSeconds
             self.earlyStoppingPatience = earlyStoppingPatience; self.convergence = convergence
-            self.checkpointInterval = checkpointInterval
+            self.checkpointInterval = checkpointInterval; self.logInterval = logInterval
         }
     }
 
@@ -341,6 +343,7 @@ public final class TrainingRun {
         if let p = changes.earlyStoppingPatience { configuration.earlyStoppingPatience = p }
         if let r = changes.convergence { configuration.convergence = r }
         if let k = changes.checkpointInterval { configuration.checkpointInterval = k }
+        if let k = changes.logInterval { configuration.logInterval = k }
         try configuration.validate()
         if !movedFiles.isEmpty {
             configuration.data = try configuration.data.relocated(movedFiles, relativeTo: workingDirectory)
@@ -494,6 +497,13 @@ public final class TrainingRun {
         !record.trainError.isNaN || record.testError != nil || record.validationError != nil
     }
 
+    /// Whether `record` goes to `metrics.jsonl`: every `interval`-th iteration, and every one
+    /// whose errors or objective were measured (all an HF iteration's; a baseline's at its
+    /// evaluations), which is all the run's monitor reads.
+    static func isLogged(_ record: MetricsRecord, interval: Int) -> Bool {
+        record.iteration % interval == 0 || isMeasured(record) || !record.trainLoss.isNaN
+    }
+
     /// `reconstructions.png`: the first test images (training images when there is no test
     /// set) above the network's reconstructions, for auto-encoders on image data.
     public func writeReconstructions(count: Int = 20) throws {
@@ -620,7 +630,7 @@ public final class TrainingRun {
             metrics.cpuSeconds = cpuSeconds()
             if step.nonFiniteDirection { metrics.nonFiniteDirection = true }
             metrics.ranks = context.rankCount
-            try log?.append(metrics)
+            if Self.isLogged(metrics, interval: c.logInterval) { try log?.append(metrics) }
             lastRecord = metrics
             events(.iteration(metrics))
 

@@ -136,6 +136,30 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--init"), bad.stderr)
     }
 
+    /// A mini-batch optimizer writes a metrics record every 10 steps by default (and at each
+    /// evaluation); --log-interval sets it, also on --resume, and must be positive.
+    func testLogIntervalOfMiniBatchOptimizers() throws {
+        let out = path("adam-log")
+        let a = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror", "--optimizer", "adam",
+                                  "--minibatch-size", "20", "--max-iterations", "25", "--evaluation-interval", "12",
+                                  "--checkpoint-interval", "1", "--out", out, "--quiet"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        func iterations() throws -> [Int] {
+            try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                try XCTUnwrap((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["iteration"] as? Int)
+            }
+        }
+        XCTAssertEqual(try iterations(), [10, 12, 20, 24])
+        let b = try CLITests.run(["train", "--resume", out, "--log-interval", "3", "--max-iterations", "31", "--quiet"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertEqual(try iterations(), [10, 12, 20, 24, 27, 30])
+        let bad = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror", "--log-interval", "0",
+                                    "--out", path("bad-log")])
+        XCTAssertEqual(bad.status, 64, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--log-interval must be positive"), bad.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad-log")))
+    }
+
     /// The benchmark prints the fields the speed targets are judged on (tiny sizes: the
     /// numbers are not meaningful here, only the contract).
     func testBenchJSONFields() throws {

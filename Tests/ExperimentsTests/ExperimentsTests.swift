@@ -302,6 +302,30 @@ final class BaselineTrainingTests: XCTestCase {
     }
     var locations: DataLocations { DataLocations(dataDirectory: directory, cacheDirectory: directory) }
 
+    /// With a log interval, metrics.jsonl keeps every interval-th record and every evaluated
+    /// one; a run resumed between them writes the same records, and an HF run, whose every
+    /// iteration measures the objective, keeps them all.
+    func testLogIntervalKeepsEveryNthAndEveryEvaluatedRecord() throws {
+        func logged(_ kind: OptimizerKind, iterations: Int, resumeAt: Int?) throws -> [MetricsRecord] {
+            var c = try configuration(kind, iterations: resumeAt ?? iterations)
+            c.logInterval = 5; c.evaluationInterval = 7; c.checkpointInterval = 1
+            let folder = directory.appendingPathComponent("\(kind)-log-\(resumeAt ?? 0)")
+            try TrainingRun.create(configuration: c, folder: folder, locations: locations).run()
+            if resumeAt != nil { try TrainingRun.resume(folder: folder, locations: locations, maximumIterations: iterations).run() }
+            return try RunFolder(folder).readMetrics()
+        }
+        let straight = try logged(.adam, iterations: 22, resumeAt: nil)
+        XCTAssertEqual(straight.map(\.iteration), [5, 7, 10, 14, 15, 20, 21])
+        let resumed = try logged(.adam, iterations: 22, resumeAt: 8)
+        XCTAssertEqual(resumed.map(\.iteration), straight.map(\.iteration))
+        XCTAssertEqual(resumed.map(\.trainError.bitPattern), straight.map(\.trainError.bitPattern))
+        XCTAssertEqual(resumed.map(\.gradientNorm), straight.map(\.gradientNorm))
+        XCTAssertEqual(try logged(.hf, iterations: 6, resumeAt: nil).map(\.iteration), Array(1...6))
+        var bad = try configuration(.adam, iterations: 1)
+        bad.logInterval = 0
+        XCTAssertThrowsError(try bad.validate())
+    }
+
     /// Every baseline trains the small auto-encoder through the same loop and records, and a
     /// resumed baseline run follows the uninterrupted one exactly.
     func testBaselinesTrainAndResumeBitIdentically() throws {
