@@ -235,6 +235,9 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     public var maximumIterations: Int?
     /// Stop a single invocation after this many seconds of wall-clock time.
     public var timeLimitSeconds: Double?
+    /// Stop once the run's CPU seconds, over all invocations and pre-training included (its
+    /// metrics' `cpu_seconds`), reach this (`--cpu-budget`): optimizers compared at equal cost.
+    public var cpuBudgetSeconds: Double?
     /// Compute full training and test errors every this many iterations (the paper reports
     /// them every iteration).
     public var evaluationInterval: Int
@@ -264,7 +267,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.hessianFree = hessianFree; self.maximumIterations = maximumIterations
         self.baselines = BaselineConfigurations(); self.pretraining = nil; self.initialParameters = nil
         self.initialParametersPretrainingSeconds = nil; self.initialParametersPretrainingCPUSeconds = nil
-        self.timeLimitSeconds = timeLimitSeconds; self.evaluationInterval = evaluationInterval
+        self.timeLimitSeconds = timeLimitSeconds; self.cpuBudgetSeconds = nil; self.evaluationInterval = evaluationInterval
         self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion; self.logInterval = 1
         self.earlyStoppingPatience = nil; self.convergence = ConvergenceRule()
         self.hessianFree.weightCost = weightCost
@@ -274,7 +277,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         case preset, data, architecture, initialization, seed, weightCost, weightCostOnBiases, chunkSize, optimizer
         case baselines, pretraining, initialParameters, initialParametersPretrainingSeconds
         case initialParametersPretrainingCPUSeconds, hessianFree
-        case maximumIterations, timeLimitSeconds
+        case maximumIterations, timeLimitSeconds, cpuBudgetSeconds
         case evaluationInterval, checkpointInterval, logInterval, toolVersion, earlyStoppingPatience, convergence
     }
 
@@ -299,6 +302,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         hessianFree = try c.decode(HessianFreeConfiguration.self, forKey: .hessianFree)
         maximumIterations = try c.decodeIfPresent(Int.self, forKey: .maximumIterations)
         timeLimitSeconds = try c.decodeIfPresent(Double.self, forKey: .timeLimitSeconds)
+        cpuBudgetSeconds = try c.decodeIfPresent(Double.self, forKey: .cpuBudgetSeconds)
         evaluationInterval = try c.decode(Int.self, forKey: .evaluationInterval)
         checkpointInterval = try c.decode(Int.self, forKey: .checkpointInterval)
         logInterval = try c.decodeIfPresent(Int.self, forKey: .logInterval) ?? 1
@@ -338,6 +342,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         guard logInterval > 0 else { throw ExperimentError.invalid("--log-interval must be positive, got \(logInterval)") }
         if let m = maximumIterations, m < 0 { throw ExperimentError.invalid("--max-iterations must be >= 0, got \(m)") }
         if let t = timeLimitSeconds, !(t > 0) { throw ExperimentError.invalid("--time-limit must be positive seconds, got \(t)") }
+        if let t = cpuBudgetSeconds, !(t > 0 && t.isFinite) { throw ExperimentError.invalid("--cpu-budget must be positive seconds, got \(t)") }
         do { try hessianFree.validate() } catch { throw ExperimentError.invalid("\(error)") }
         if let p = pretraining {
             guard p.rbm.epochs >= 0, p.rbm.batchSize > 0 else { throw ExperimentError.invalid("--pretrain-epochs must be >= 0") }

@@ -297,13 +297,16 @@ public final class TrainingRun {
     public struct ResumeChanges: Sendable {
         public var maximumIterations: Int?
         public var timeLimitSeconds: Double?
+        public var cpuBudgetSeconds: Double?
         public var earlyStoppingPatience: Int?
         public var convergence: ConvergenceRule?
         public var checkpointInterval: Int?
         public var logInterval: Int?
         public init(maximumIterations: Int? = nil, timeLimitSeconds: Double? = nil, earlyStoppingPatience: Int? = nil,
-                    convergence: ConvergenceRule? = nil, checkpointInterval: Int? = nil, logInterval: Int? = nil) {
+                    convergence: ConvergenceRule? = nil, checkpointInterval: Int? = nil, logInterval: Int? = nil,
+                    cpuBudgetSeconds: Double? = nil) {
             self.maximumIterations = maximumIterations; self.timeLimitSeconds = timeLimitSeconds
+            self.cpuBudgetSeconds = cpuBudgetSeconds
             self.earlyStoppingPatience = earlyStoppingPatience; self.convergence = convergence
             self.checkpointInterval = checkpointInterval; self.logInterval = logInterval
         }
@@ -340,6 +343,7 @@ public final class TrainingRun {
         let before = configuration
         if let m = changes.maximumIterations { configuration.maximumIterations = m }
         if let t = changes.timeLimitSeconds { configuration.timeLimitSeconds = t }
+        if let b = changes.cpuBudgetSeconds { configuration.cpuBudgetSeconds = b }
         if let p = changes.earlyStoppingPatience { configuration.earlyStoppingPatience = p }
         if let r = changes.convergence { configuration.convergence = r }
         if let k = changes.checkpointInterval { configuration.checkpointInterval = k }
@@ -549,6 +553,7 @@ public final class TrainingRun {
             if let m = c.maximumIterations, trainer.iteration >= m { reason = .maximumIterations; break }
             // Clocks and signals differ between processes: all stop when any one would.
             let timeUp = c.timeLimitSeconds.map { elapsed() - elapsedBefore + spentInThisInvocation >= $0 } ?? false
+                || c.cpuBudgetSeconds.map { cpuSeconds() >= $0 } ?? false
             if context.anyProcess(timeUp) { reason = .timeLimit; break }
             if context.anyProcess(stop.isRequested) { reason = .interrupted; break }
             // A baseline whose line search can no longer move the parameters has converged as

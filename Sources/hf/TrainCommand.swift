@@ -221,6 +221,8 @@ struct TrainCommand: ParsableCommand {
     var maxIterations: Int?
     @Option(help: "Stop this invocation after this many seconds.")
     var timeLimit: Double?
+    @Option(help: "Stop once the run has used this many CPU seconds in all (over resumes, pre-training included): equal cost for every optimizer.")
+    var cpuBudget: Double?
     @Option(help: "Stop after N evaluations in a row without a new best validation error (needs validation data).")
     var earlyStopping: Int?
     @Option(help: "Convergence rule: stop when the training objective fell by less than --convergence-tolerance (relative) over this many evaluations (20).")
@@ -263,7 +265,7 @@ struct TrainCommand: ParsableCommand {
                 ("--validation-split", validationSplit != nil), ("--curves-recipe", curvesRecipe != nil),
             ]
             if let (name, _) = fixed.first(where: { $0.1 }) {
-                throw ValidationError("\(name) cannot be changed on --resume (the run continues as configured in its config.json); only the stopping rules (--max-iterations, --time-limit, --early-stopping, --convergence-window, --convergence-tolerance), --checkpoint-interval, --log-interval, --threads, --quiet, --json and data locations (--data, --targets, --test-data, --test-targets, --data-dir, --cache-dir) may be given")
+                throw ValidationError("\(name) cannot be changed on --resume (the run continues as configured in its config.json); only the stopping rules (--max-iterations, --time-limit, --cpu-budget, --early-stopping, --convergence-window, --convergence-tolerance), --checkpoint-interval, --log-interval, --threads, --quiet, --json and data locations (--data, --targets, --test-data, --test-targets, --data-dir, --cache-dir) may be given")
             }
         } else if preset == nil && data == nil {
             throw ValidationError("give --preset (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))) or --data FILE")
@@ -314,6 +316,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let m = maxIterations { try check(m >= 0, "--max-iterations must be >= 0, got \(m)") }
         if let t = timeLimit { try check(t > 0 && t.isFinite, "--time-limit must be a positive number of seconds, got \(t)") }
+        if let t = cpuBudget { try check(t > 0 && t.isFinite, "--cpu-budget must be a positive number of CPU seconds, got \(t)") }
         if let w = weightCost { try check(w >= 0 && w.isFinite, "--weight-cost must be >= 0, got \(w)") }
         if let k = batchSize { try check(k > 0, "--batch-size must be positive, got \(k)") }
         if let m = maxCgIterations { try check(m >= 1, "--max-cg-iterations must be >= 1, got \(m)") }
@@ -437,6 +440,7 @@ struct TrainCommand: ParsableCommand {
         if let r = cgStopping { c.hessianFree.conjugateGradient.stoppingRule = r }
         if let m = maxIterations { c.maximumIterations = m }
         if let t = timeLimit { c.timeLimitSeconds = t }
+        if let b = cpuBudget { c.cpuBudgetSeconds = b }
         if let e = evaluationInterval { c.evaluationInterval = e }
         if let k = checkpointInterval { c.checkpointInterval = k }
         if let k = logInterval { c.logInterval = k }
@@ -518,7 +522,8 @@ struct TrainCommand: ParsableCommand {
                 }
                 let changes = TrainingRun.ResumeChanges(maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
                                                         earlyStoppingPatience: earlyStopping, convergence: convergence,
-                                                        checkpointInterval: checkpointInterval, logInterval: logInterval)
+                                                        checkpointInterval: checkpointInterval, logInterval: logInterval,
+                                                        cpuBudgetSeconds: cpuBudget)
                 run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
                                              changes: changes, movedFiles: moved, events: printer.handle, context: parallel.context)
             } else {

@@ -66,6 +66,8 @@ final class ErrorCLITests: XCTestCase {
             (["train", "--resume", path("run"), "--curves-recipe", "1"], "--curves-recipe cannot be changed on --resume"),
             (["data", "download", "--dataset", "curves", "--data-dir", path("dl")], "CURVES is generated, not downloaded"),
             (["rosenbrock", "--initial-lambda", "0"], "--initial-lambda must be > 0"),
+            (["train", "--preset", "curves", "--cpu-budget", "-5", "--out", path("run")], "--cpu-budget must be a positive number of CPU seconds, got -5.0"),
+            (["train", "--preset", "curves", "--log-interval", "0", "--out", path("run")], "--log-interval must be positive, got 0"),
             (["report", path("run"), "--out", path("dl"), "--error-scale", "cubic"], "--error-scale must be linear or log, got 'cubic'"),
             (["data", "download", "--dataset", "mnist", "--mirror", "not a url", "--data-dir", path("dl")], "--mirror must be a URL"),
         ]

@@ -513,6 +513,31 @@ final class BaselineTrainingTests: XCTestCase {
         XCTAssertTrue(try table().contains("(2500 pre-training)"))
     }
 
+    /// --cpu-budget stops a run once its CPU seconds, pre-training included, reach the
+    /// budget, and a resume with a larger budget goes on.
+    func testCPUBudgetCountsTheWholeRunWithPretraining() throws {
+        let c0 = try configuration(.adam, iterations: 0)
+        let theta = NeuralNetwork<Float>(architecture: c0.architecture, initialization: .martens, seed: 3).parameters
+        let weights = directory.appendingPathComponent("budget-weights.safetensors")
+        try SafeTensors.write(TrainingRun.parameterTensors(theta, layout: c0.architecture.layout),
+                              metadata: ["pretraining_seconds": "3100", "pretraining_cpu_seconds": "3000"], to: weights)
+        var c = try configuration(.adam, iterations: 6)
+        c.initialParameters = weights.path
+        c.cpuBudgetSeconds = 2000
+        let folder = directory.appendingPathComponent("budget")
+        let first = try TrainingRun.create(configuration: c, folder: folder, locations: locations).run()
+        XCTAssertEqual(first.stopReason, .timeLimit, "the pre-training alone spent the budget")
+        XCTAssertEqual(first.iterations, 0)
+        let more = try TrainingRun.resume(folder: folder, locations: locations,
+                                          changes: .init(cpuBudgetSeconds: 3000 + 1e6)).run()
+        XCTAssertEqual(more.stopReason, .maximumIterations)
+        XCTAssertEqual(more.iterations, 6)
+        XCTAssertEqual(try RunFolder(folder).readConfiguration(ExperimentConfiguration.self).cpuBudgetSeconds, 3000 + 1e6)
+        var bad = c
+        bad.cpuBudgetSeconds = 0
+        XCTAssertThrowsError(try bad.validate())
+    }
+
     /// A run from pre-trained weights starts its wall clock at their recorded wall-clock
     /// pre-training time and its CPU clock at their recorded CPU time (both counted, as
     /// Figure 2 counts pre-training), and the report gives that CPU time as the pre-training
