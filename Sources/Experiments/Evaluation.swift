@@ -77,26 +77,17 @@ public enum RunReport {
             while names.contains(name) { name = "\(url.lastPathComponent)-\(k)"; k += 1 }
             names.insert(name)
             runs.append(RunMetrics(name: name, records: records))
-            // Weights saved by pre-training carry their pre-training time in the metadata;
-            // config.json copies it for --init-from (runs from before that copy: the file, if
-            // it is here).
-            func recordedPretraining(_ path: String, cpu: Bool) -> Double? {
-                (try? SafeTensors.read(from: URL(fileURLWithPath: path))).flatMap { TrainingRun.recordedPretrainingSeconds($0, cpu: cpu) }
-            }
+            // The pre-training seconds on the run's CPU clock; for an --init-from run made
+            // before config.json recorded them, what its weights file says, if it is here.
             let summary = try? TrainingSummary.read(from: url)
+            let pretrainingSeconds = TrainingRun.pretrainingCPUSeconds(c, folder: RunFolder(url))
+                ?? c.initialParameters.flatMap { path in
+                    (try? SafeTensors.read(from: URL(fileURLWithPath: path))).flatMap { TrainingRun.recordedPretrainingSeconds($0) }
+                }
             let initialization: String
-            var pretrainingSeconds: Double? = nil
             switch c.initialization {
-            case _ where c.pretraining != nil:
-                initialization = "PT"
-                pretrainingSeconds = summary?.pretrainingCPUSeconds
-                    ?? recordedPretraining(url.appendingPathComponent(TrainingRun.pretrainedFileName).path, cpu: true)
-            case _ where c.initialParameters != nil:
-                // The share of the run's CPU clock: its CPU seconds where config.json records
-                // them, else the wall-clock seconds its clock started from.
-                pretrainingSeconds = c.initialParametersPretrainingCPUSeconds ?? c.initialParametersPretrainingSeconds
-                    ?? summary?.pretrainingCPUSeconds ?? recordedPretraining(c.initialParameters!, cpu: false)
-                initialization = pretrainingSeconds != nil ? "PT (reused)" : "from file"
+            case _ where c.pretraining != nil: initialization = "PT"
+            case _ where c.initialParameters != nil: initialization = pretrainingSeconds != nil ? "PT (reused)" : "from file"
             case .sparse: initialization = "RAND (sparse)"
             case .dense: initialization = "RAND (dense)"
             }
