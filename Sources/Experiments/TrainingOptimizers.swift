@@ -22,6 +22,9 @@ struct OptimizerStep {
     var timings: HessianFreeTimings?
     /// CG returned a non-finite direction (Hessian-free): it was dropped and lambda raised.
     var nonFiniteDirection = false
+    /// Hessian-free: rho's denominator, and rho of the same step on the whole training set.
+    var modelChange: Double?
+    var fullDataRho: Double?
 }
 
 /// The optimizer state a checkpoint stores besides the parameters. Every optimizer keeps its
@@ -168,7 +171,8 @@ final class HessianFreeTrainer: TrainingOptimizer {
                              gradientEvaluations: state.gradientEvaluations, curvatureProducts: state.curvatureProducts,
                              flops: flops, lineSearchRate: record.lineSearchRate,
                              cgStopReason: record.conjugateGradientTermination.rawValue, gradientNorm: record.gradientNormAfter,
-                             timings: record.seconds, nonFiniteDirection: record.nonFiniteDirection)
+                             timings: record.seconds, nonFiniteDirection: record.nonFiniteDirection,
+                             modelChange: record.modelChange, fullDataRho: record.fullDataReductionRatio)
     }
 
     func saved(elapsedSeconds: Double) -> SavedOptimizerState {

@@ -634,6 +634,8 @@ public final class TrainingRun {
             metrics.evaluationSeconds = now - evaluationStart
             metrics.cpuSeconds = cpuSeconds()
             if step.nonFiniteDirection { metrics.nonFiniteDirection = true }
+            metrics.modelChange = step.modelChange
+            metrics.rhoFullData = step.fullDataRho
             metrics.ranks = context.rankCount
             if Self.isLogged(metrics, interval: c.logInterval) { try log?.append(metrics) }
             lastRecord = metrics

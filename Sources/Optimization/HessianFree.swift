@@ -105,6 +105,15 @@ public struct HessianFreeRecord: Codable, Sendable, Equatable {
     /// rho = (f(theta + p) - f(theta)) / (q(p) - q(0)) of the backtracked step (section 4.1); -infinity
     /// when the objective on rho's data rose or is not finite.
     public var reductionRatio: Double
+    /// rho's denominator: the model's change q(p) - q(0) at the backtracked step (undamped or
+    /// damped, as `reductionRatioModel` says); NaN when no direction was found.
+    public var modelChange: Double
+    /// rho of the same step measured on the whole training set: (f(theta + p) - f(theta)) /
+    /// `modelChange`, with p the backtracked step before the line search shortens it (-infinity
+    /// when the full-data objective rose). Equal to `reductionRatio` when rho's data is the
+    /// full set; with a curvature mini-batch it shows how far the batch's verdict on a step
+    /// is from the whole set's (a diagnostic: lambda follows `reductionRatio`, as in Martens' code).
+    public var fullDataReductionRatio: Double
     /// Curvature mini-batch size K.
     public var curvatureBatchSize: Int
     /// CG iterations run.
@@ -317,6 +326,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
                 iteration: iteration, objective: f0, gradientNorm: gradientNorm,
                 objectiveAfter: f0, gradientNormAfter: gradientNorm,
                 lambda: lambda, lambdaAfter: s.lambda, reductionRatio: -.infinity,
+                modelChange: .nan, fullDataReductionRatio: .nan,
                 curvatureBatchSize: batchSize,
                 conjugateGradientIterations: cg.iterations, conjugateGradientTermination: cg.termination,
                 chosenIterate: cg.iterates.last!.iteration,
@@ -381,13 +391,16 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
                 fOld = objective.value(at: theta, cases: batch)
             }
         }
-        var rho = (fNew - fOld) / modelChange
-        if !fNew.isFinite || fNew > fOld { rho = -.infinity }
+        func reductionRatio(_ before: Double, _ after: Double) -> Double {
+            !after.isFinite || after > before ? -.infinity : (after - before) / modelChange
+        }
+        let rho = reductionRatio(fOld, fNew)
 
         // 7. Armijo backtracking line search (Martens' code; full data).
         var rate = 1.0
         var reductions = 0
         let f1 = fullValueAtStep()
+        let fullDataRho = reductionRatio(f0, f1)
         if c.lineSearch {
             var f = f1
             var accepted = false
@@ -425,6 +438,7 @@ public final class HessianFreeOptimizer<Scalar: BLASScalar> {
             iteration: iteration, objective: f0, gradientNorm: gradientNorm,
             objectiveAfter: next.value, gradientNormAfter: next.gradient.norm,
             lambda: lambda, lambdaAfter: s.lambda, reductionRatio: rho,
+            modelChange: modelChange, fullDataReductionRatio: fullDataRho,
             curvatureBatchSize: batchSize,
             conjugateGradientIterations: cg.iterations, conjugateGradientTermination: cg.termination,
             chosenIterate: chosenIterate.iteration,

@@ -62,6 +62,13 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
     public var nonFiniteDirection: Bool?
     /// Processes that computed this iteration (data-parallel MPI ranks; 1 in one process).
     public var ranks: Int?
+    /// Hessian-free: rho's denominator, the model's change q(p) - q(0) at the backtracked step.
+    public var modelChange: Double?
+    /// Hessian-free: rho of the same step on the whole training set, (f(theta + p) -
+    /// f(theta)) / `modelChange` before the line search (-inf when the objective rose). With a
+    /// curvature mini-batch, `rho` is the batch's verdict (what moves lambda); this is the
+    /// whole set's. Equal to `rho` when rho is measured on the full data.
+    public var rhoFullData: Double?
 
     public init(iteration: Int, seconds: Double, trainLoss: Double, trainError: Double,
                 testError: Double? = nil, lambda: Double, rho: Double,
@@ -115,6 +122,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         case cpuSeconds = "cpu_seconds"
         case nonFiniteDirection = "non_finite_direction"
         case ranks
+        case modelChange = "model_change"
+        case rhoFullData = "rho_full_data"
     }
 
     public init(from decoder: Decoder) throws {
@@ -143,6 +152,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         cpuSeconds = try c.decodeAllowingNonFiniteIfPresent(forKey: .cpuSeconds)
         nonFiniteDirection = try c.decodeIfPresent(Bool.self, forKey: .nonFiniteDirection)
         ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
+        modelChange = try c.decodeAllowingNonFiniteIfPresent(forKey: .modelChange)
+        rhoFullData = try c.decodeAllowingNonFiniteIfPresent(forKey: .rhoFullData)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -171,6 +182,8 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
         try c.encodeAllowingNonFiniteIfPresent(cpuSeconds, forKey: .cpuSeconds)
         try c.encodeIfPresent(nonFiniteDirection, forKey: .nonFiniteDirection)
         try c.encodeIfPresent(ranks, forKey: .ranks)
+        try c.encodeAllowingNonFiniteIfPresent(modelChange, forKey: .modelChange)
+        try c.encodeAllowingNonFiniteIfPresent(rhoFullData, forKey: .rhoFullData)
     }
 
     /// Equality that treats NaN as equal to NaN (field by field), so round-trip tests and
@@ -195,6 +208,6 @@ public struct MetricsRecord: Codable, Equatable, Sendable {
             && same(a.lineSearchSeconds, b.lineSearchSeconds) && same(a.evaluationSeconds, b.evaluationSeconds)
             && same(a.gradientNorm, b.gradientNorm) && same(a.validationError, b.validationError)
             && same(a.cpuSeconds, b.cpuSeconds) && a.nonFiniteDirection == b.nonFiniteDirection
-            && a.ranks == b.ranks
+            && a.ranks == b.ranks && same(a.modelChange, b.modelChange) && same(a.rhoFullData, b.rhoFullData)
     }
 }

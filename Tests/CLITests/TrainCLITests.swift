@@ -361,11 +361,23 @@ final class TrainCLITests: XCTestCase {
                 XCTAssertEqual(a[key] as? Int, b[key] as? Int, key)
             }
             for key in ["lambda", "line_search_rate"] { XCTAssertEqual(a[key] as? Double, b[key] as? Double, key) }
-            for key in ["train_loss", "train_error", "gradient_norm", "rho"] {
+            for key in ["train_loss", "train_error", "gradient_norm", "rho", "model_change", "rho_full_data"] {
                 let (x, y) = (a[key] as! Double, b[key] as! Double)
                 XCTAssertEqual(x, y, accuracy: 1e-6 * abs(x), key)
             }
         }
+        // rho_full_data, checked against the log itself: for a step the line search left whole,
+        // the change of the full-data objective between two records over the model's change.
+        var checked = 0
+        for (before, after) in zip(one, one.dropFirst()) where after["line_search_rate"] as? Double == 1 {
+            let (f0, f1) = (before["train_loss"] as! Double, after["train_loss"] as! Double)
+            let model = after["model_change"] as! Double
+            XCTAssertLessThan(model, 0)
+            XCTAssertEqual(after["rho_full_data"] as! Double, (f1 - f0) / model, accuracy: 1e-4)
+            XCTAssertNotEqual(after["rho_full_data"] as! Double, after["rho"] as! Double, "a 600-case batch of 1200")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 0)
     }
 
     /// A second SIGINT ends the process at once, even in the middle of a long CG run.

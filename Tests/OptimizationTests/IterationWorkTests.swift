@@ -92,6 +92,9 @@ final class IterationWorkTests: XCTestCase {
         let model = g.gradient.dot(p) + 0.5 * p.dot(ap)
         let expected = (q.value(at: next.parameters, cases: .all) - g.value) / model
         XCTAssertEqual(record.reductionRatio, expected, accuracy: 1e-9 * abs(expected))
+        XCTAssertEqual(record.modelChange, model, accuracy: 1e-9 * abs(model))
+        // rho's data is the full set here, so the full-data rho is rho itself.
+        XCTAssertEqual(record.fullDataReductionRatio, record.reductionRatio)
     }
 
     /// A curvature product that turns NaN once: the direction is dropped (not applied, not

@@ -99,6 +99,12 @@ final class SwitchTests: XCTestCase {
         let fullRho = try run(logistic, iterations: 1) { $0.initialLambda = 1; $0.reductionRatioData = .fullData }
         XCTAssertEqual(batchRho.state.parameters, fullRho.state.parameters)
         XCTAssertNotEqual(batchRho.records[0].reductionRatio, fullRho.records[0].reductionRatio)
+        // Each record also measures its step on the full data: the batch run's full-data rho
+        // is the other run's rho, and the two runs' model values agree.
+        XCTAssertEqual(batchRho.records[0].fullDataReductionRatio, fullRho.records[0].reductionRatio)
+        XCTAssertEqual(fullRho.records[0].fullDataReductionRatio, fullRho.records[0].reductionRatio)
+        XCTAssertEqual(batchRho.records[0].modelChange, fullRho.records[0].modelChange)
+        XCTAssertLessThan(batchRho.records[0].modelChange, 0)
     }
 
     /// Section 4.5 (and Martens' decay 0.95): warm-starting CG from the previous solution saves

@@ -4,11 +4,14 @@ import Foundation
 
 /// A record with every field set, including the optimizer-specific ones.
 func sampleRecord(iteration: Int = 3, testError: Double? = 2.5, rho: Double = 0.8) -> MetricsRecord {
-    MetricsRecord(iteration: iteration, seconds: 12.25, trainLoss: 40.125, trainError: 3.5, testError: testError,
-                  lambda: 0.6666666666666666, rho: rho, cgIterations: 42, cgChosen: 37,
-                  gradientEvaluations: 1, curvatureProducts: 43, gflops: 1.75, optimizer: "hf",
-                  lineSearchRate: 1, cgStopReason: "relativeProgress", gradientNorm: 0.1,
-                  validationError: 2.75)
+    var r = MetricsRecord(iteration: iteration, seconds: 12.25, trainLoss: 40.125, trainError: 3.5, testError: testError,
+                          lambda: 0.6666666666666666, rho: rho, cgIterations: 42, cgChosen: 37,
+                          gradientEvaluations: 1, curvatureProducts: 43, gflops: 1.75, optimizer: "hf",
+                          lineSearchRate: 1, cgStopReason: "relativeProgress", gradientNorm: 0.1,
+                          validationError: 2.75)
+    r.modelChange = -0.0283736147
+    r.rhoFullData = 0.3125
+    return r
 }
 
 final class MetricsRecordTests: XCTestCase {
@@ -16,7 +19,8 @@ final class MetricsRecordTests: XCTestCase {
         let json = try XCTUnwrap(String(data: try JSONEncoder().encode(sampleRecord()), encoding: .utf8))
         for key in ["iteration", "seconds", "train_loss", "train_error", "test_error", "lambda", "rho",
                     "cg_iterations", "cg_chosen", "gradient_evaluations", "curvature_products", "gflops",
-                    "optimizer", "line_search_rate", "cg_stop_reason", "gradient_norm", "validation_error"] {
+                    "optimizer", "line_search_rate", "cg_stop_reason", "gradient_norm", "validation_error",
+                    "model_change", "rho_full_data"] {
             XCTAssertTrue(json.contains("\"\(key)\":"), "missing key \(key) in \(json)")
         }
     }
