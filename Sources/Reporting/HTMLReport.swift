@@ -97,7 +97,7 @@ public enum ReportWriter {
             ReportFigure(fileName: ReportPlots.errorVsIterationFileName,
                          caption: "Error (train solid, test dashed) vs. iteration."),
             ReportFigure(fileName: ReportPlots.lambdaAndCGFileName,
-                         caption: "Damping lambda (log scale) and CG iterations per HF iteration."),
+                         caption: "Damping lambda (log scale), CG iterations, and the reduction ratio rho per HF iteration (on the curvature batch, solid; on the whole training set, dashed, where the run logged it)."),
         ]
         var images = images
         if images.isEmpty, FileManager.default.fileExists(atPath: directory.appendingPathComponent(reconstructionsFileName).path) {

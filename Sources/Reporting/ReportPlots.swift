@@ -62,8 +62,13 @@ public enum ReportPlots {
                   series: errorSeries(runs) { Double($0.iteration) })
     }
 
-    /// Two panels against iteration: the damping lambda (log scale; runs without damping log
-    /// NaN and draw nothing), and the CG iterations run per outer iteration (linear).
+    /// Where the rho panel draws values off its scale: -inf (the objective rose) at the bottom.
+    public static let rhoPlotRange: ClosedRange<Double> = -0.5...1.5
+
+    /// Three panels against iteration: the damping lambda (log scale; runs without damping log
+    /// NaN and draw nothing), the CG iterations run per outer iteration (linear), and the
+    /// reduction ratio rho that moves lambda (solid) with, where the log has it, the same
+    /// step's rho on the whole training set (dashed). Rho is clamped to `rhoPlotRange`.
     public static func lambdaAndCG(_ runs: [RunMetrics]) -> PlotFigure {
         let lambda = runs.enumerated().map { index, run in
             PlotSeries(label: run.name, points: run.records.map { PlotPoint(x: Double($0.iteration), y: $0.lambda) },
@@ -73,11 +78,25 @@ public enum ReportPlots {
             PlotSeries(label: run.name, points: run.records.map { PlotPoint(x: Double($0.iteration), y: Double($0.cgIterations)) },
                        color: color(forRunAt: index))
         }
+        func clamped(_ rho: Double) -> Double {
+            rho.isNaN ? rho : min(max(rho, rhoPlotRange.lowerBound), rhoPlotRange.upperBound)
+        }
+        let rho = runs.enumerated().flatMap { index, run -> [PlotSeries] in
+            let color = color(forRunAt: index)
+            let batch = PlotSeries(label: run.name, points: run.records.map { PlotPoint(x: Double($0.iteration), y: clamped($0.rho)) },
+                                   color: color)
+            let whole = run.records.compactMap { r in r.rhoFullData.map { PlotPoint(x: Double(r.iteration), y: clamped($0)) } }
+            return whole.isEmpty ? [batch] : [batch, PlotSeries(label: "\(run.name) (whole set)", points: whole, color: color, dashed: true)]
+        }
         return PlotFigure(panels: [
             LineChart(title: "Damping lambda", xAxis: PlotAxis(label: "iteration"),
                       yAxis: PlotAxis(label: "lambda (log scale)", scale: .logarithmic), series: lambda, height: 340),
             LineChart(title: "CG iterations per iteration", xAxis: PlotAxis(label: "iteration"),
                       yAxis: PlotAxis(label: "CG iterations", includesZero: true), series: cg, height: 340),
+            LineChart(title: "Reduction ratio rho (by default lambda falls above 0.75, rises below 0.25; -inf drawn at -0.5)",
+                      xAxis: PlotAxis(label: "iteration"),
+                      yAxis: PlotAxis(label: "rho (batch solid, whole training set dashed)", includesZero: true),
+                      series: rho, height: 340),
         ])
     }
 }

@@ -132,7 +132,7 @@ final class PlotTests: XCTestCase {
         let lambda = try XCTUnwrap(figure.series().first)
         XCTAssertEqual(lambda["d"]?.split(separator: "L").count, 4)
         let markers = figure.elements.filter { $0.attributes["class"] == "marker" && $0.attributes["data-label"] == "demo" }
-        XCTAssertEqual(markers.count, 8, "4 lambda and 4 CG points")
+        XCTAssertEqual(markers.count, 12, "4 lambda, 4 CG and 4 rho points (rho -inf at iteration 2 drawn at the bottom)")
         for marker in markers {
             let cy = try XCTUnwrap(Double(marker.attributes["cy"] ?? ""))
             XCTAssertTrue(cy.isFinite)
@@ -170,12 +170,40 @@ final class PlotTests: XCTestCase {
         let iteration = try XCTUnwrap(XMLCollector.parse(ReportPlots.errorVsIteration(runs).svg()))
         XCTAssertEqual(iteration.series().count, 4)
         let figure = try XCTUnwrap(XMLCollector.parse(ReportPlots.lambdaAndCG(runs).svg()))
-        XCTAssertEqual(figure.elements.filter { $0.attributes["class"] == "panel" }.count, 2)
-        XCTAssertEqual(figure.series().map { $0["data-label"] }, ["a", "b", "a", "b"])
+        XCTAssertEqual(figure.elements.filter { $0.attributes["class"] == "panel" }.count, 3)
+        XCTAssertEqual(figure.series().map { $0["data-label"] }, ["a", "b", "a", "b", "a", "b"])
         XCTAssertTrue(figure.text.contains("lambda (log scale)"))
         XCTAssertTrue(figure.text.contains("CG iterations"))
         // lambda 10^-0.5 ... 10^-3 on a log axis: decade ticks from 0.001 to 1.
         for label in ["0.001", "0.01", "0.1", "1"] { XCTAssertTrue(figure.text.contains(label), label) }
+    }
+
+    /// The rho panel: the batch's rho solid, the whole set's dashed where the log has it, both
+    /// clamped to the panel's range (a -inf lies on its bottom edge, as the lowest finite value).
+    func testRhoPanelDrawsTheWholeSetsRhoWhereLogged() throws {
+        var run = sampleRun("hf", iterations: 4)
+        for i in run.records.indices {
+            run.records[i].modelChange = -0.1
+            run.records[i].rhoFullData = i == 3 ? -.infinity : 2.5   // 2.5 is above the range
+        }
+        let figure = try XCTUnwrap(XMLCollector.parse(ReportPlots.lambdaAndCG([run, sampleRun("old", iterations: 4)]).svg()))
+        let series = figure.series()
+        XCTAssertEqual(series.map { $0["data-label"] }, ["hf", "old", "hf", "old", "hf", "hf (whole set)", "old"])
+        XCTAssertNil(series[4]["stroke-dasharray"])
+        XCTAssertNotNil(series[5]["stroke-dasharray"])
+        XCTAssertEqual(series[4]["stroke"], series[5]["stroke"])
+        func ys(_ label: String) throws -> [Double] {
+            try figure.elements.filter { $0.attributes["class"] == "marker" && $0.attributes["data-label"] == label }
+                .map { try XCTUnwrap(Double($0.attributes["cy"] ?? "")) }
+        }
+        // Markers: the batch's rho (0.5, -inf, 0.5, 0.5) after lambda's and CG's 4 each; the whole set's 4.
+        let batch = Array(try ys("hf").suffix(4)), whole = try ys("hf (whole set)")
+        XCTAssertEqual(whole.count, 4)
+        XCTAssertEqual(batch[1], whole[3], accuracy: 1e-9, "both -inf at the bottom edge (-0.5)")
+        XCTAssertLessThan(whole[0], batch[0], "2.5 clamped to 1.5, above 0.5 (SVG y grows downwards)")
+        XCTAssertEqual(whole[0], whole[1], accuracy: 1e-9)
+        XCTAssertGreaterThan(batch[1], batch[0])
+        XCTAssertTrue(figure.text.contains("whole training set"))
     }
 
     func testEmptySinglePointAndNonFiniteData() throws {
