@@ -93,9 +93,9 @@ public enum ReportPlots {
                       yAxis: PlotAxis(label: "lambda (log scale)", scale: .logarithmic), series: lambda, height: 340),
             LineChart(title: "CG iterations per iteration", xAxis: PlotAxis(label: "iteration"),
                       yAxis: PlotAxis(label: "CG iterations", includesZero: true), series: cg, height: 340),
-            LineChart(title: "Reduction ratio rho (by default lambda falls above 0.75, rises below 0.25; -inf drawn at -0.5)",
+            LineChart(title: "Reduction ratio rho (-inf drawn at -0.5)",
                       xAxis: PlotAxis(label: "iteration"),
-                      yAxis: PlotAxis(label: "rho (batch solid, whole training set dashed)", includesZero: true),
+                      yAxis: PlotAxis(label: "rho (dashed: whole training set)", includesZero: true),
                       series: rho, height: 340),
         ])
     }
