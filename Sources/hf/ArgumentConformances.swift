@@ -7,4 +7,5 @@ import Experiments
 extension Activation: ExpressibleByArgument {}
 extension CurvatureKind: ExpressibleByArgument {}
 extension ConjugateGradientStoppingRule: ExpressibleByArgument {}
+extension EvaluationData: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}

@@ -216,6 +216,8 @@ struct TrainCommand: ParsableCommand {
     var noDamping = false
     @Option(help: "CG stopping rule: relative-progress (Martens) or residual.")
     var cgStopping: ConjugateGradientStoppingRule?
+    @Option(help: "Data the reduction ratio rho (which moves lambda) is measured on: curvature-batch (Martens' code) or full-data (the whole training set; costs nothing extra, the line search evaluates it anyway). metrics.jsonl logs both as rho and rho_full_data.")
+    var rhoData: EvaluationData?
 
     @Option(help: "Stop after this many HF iterations in total.")
     var maxIterations: Int?
@@ -294,7 +296,7 @@ struct TrainCommand: ParsableCommand {
          ("--initial-lambda", initialLambda != nil), ("--lambda-floor", lambdaFloor != nil),
          ("--warm-start-decay", warmStartDecay != nil), ("--no-preconditioner", noPreconditioner),
          ("--no-backtracking", noBacktracking), ("--no-line-search", noLineSearch), ("--no-damping", noDamping),
-         ("--cg-stopping", cgStopping != nil)]
+         ("--cg-stopping", cgStopping != nil), ("--rho-data", rhoData != nil)]
     }
 
     /// Options that the chosen optimizer would ignore are refused, naming the option.
@@ -438,6 +440,7 @@ struct TrainCommand: ParsableCommand {
         if noLineSearch { c.hessianFree.lineSearch = false }
         if noDamping { c.hessianFree.adaptiveDamping = false }
         if let r = cgStopping { c.hessianFree.conjugateGradient.stoppingRule = r }
+        if let d = rhoData { c.hessianFree.reductionRatioData = d }
         if let m = maxIterations { c.maximumIterations = m }
         if let t = timeLimit { c.timeLimitSeconds = t }
         if let b = cpuBudget { c.cpuBudgetSeconds = b }

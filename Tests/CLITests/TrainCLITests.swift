@@ -380,6 +380,41 @@ final class TrainCLITests: XCTestCase {
         XCTAssertGreaterThan(checked, 0)
     }
 
+    /// `--rho-data full-data`: rho, and so lambda, come from the whole training set; config.json
+    /// records it, every record's rho is its rho_full_data, and the default (Martens' curvature
+    /// batch) gives other rhos. Refused with an optimizer that has no rho, and with a bad value.
+    func testRhoDataOption() throws {
+        var g = SeededGenerator(seed: 12)
+        let data = directory.appendingPathComponent("rho.npy")
+        try NPY.write(Matrix(rows: 400, columns: 24, elements: (0..<(400 * 24)).map { _ in Float(g.uniform()) }), to: data)
+        func train(_ extra: [String], out: String) throws -> (Int32, String) {
+            let r = try CLITests.run(["train", "--data", data.path, "--layers", "24-12-4", "--mirror",
+                                      "--max-iterations", "4", "--threads", "1", "--quiet", "--out", path(out)] + extra)
+            return (r.status, r.stderr)
+        }
+        func records(_ out: String) throws -> [[String: Any]] {
+            try String(contentsOfFile: path(out) + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+        }
+        let (status, stderr) = try train(["--batch-size", "100", "--rho-data", "full-data"], out: "rho-full")
+        XCTAssertEqual(status, 0, stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("rho-full/config.json")))) as! [String: Any]
+        XCTAssertEqual((config["hessianFree"] as! [String: Any])["reductionRatioData"] as? String, "full-data")
+        let full = try records("rho-full")
+        XCTAssertEqual(full.count, 4)
+        for r in full { XCTAssertEqual(String(describing: r["rho"]!), String(describing: r["rho_full_data"]!)) }
+        XCTAssertEqual(try train(["--batch-size", "100"], out: "rho-batch").0, 0)
+        let batch = try records("rho-batch")
+        XCTAssertNotEqual(String(describing: batch[0]["rho"]!), String(describing: batch[0]["rho_full_data"]!))
+        for bad in [["--rho-data", "chunk"], ["--rho-data", "full-data", "--optimizer", "sgd"]] {
+            let (status, stderr) = try train(bad, out: "rho-bad")
+            XCTAssertEqual(status, 64, "\(bad): \(stderr)")
+            XCTAssertTrue(stderr.contains("--rho-data"), stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("rho-bad")))
+        }
+    }
+
     /// A second SIGINT ends the process at once, even in the middle of a long CG run.
     ///
     /// The case that hung: `exit` from the signal handler ran OpenBLAS's destructor, which
