@@ -252,6 +252,11 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     /// Stop after this many evaluations in a row without a new best validation error
     /// (`--early-stopping`); nil: no early stopping. Needs validation data.
     public var earlyStoppingPatience: Int?
+    /// The paper's protocol on data with no validation set (`--paper-style-stop`): stop after
+    /// this many evaluations in a row without a new best *test* error. The best iteration is
+    /// then chosen on test data, as Table 2's numbers were; nil: no such stop. Excludes
+    /// validation data and `earlyStoppingPatience`.
+    public var paperStylePatience: Int?
     /// When a run has converged (`--convergence-window`, `--convergence-tolerance`).
     public var convergence: ConvergenceRule
 
@@ -269,7 +274,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.initialParametersPretrainingSeconds = nil; self.initialParametersPretrainingCPUSeconds = nil
         self.timeLimitSeconds = timeLimitSeconds; self.cpuBudgetSeconds = nil; self.evaluationInterval = evaluationInterval
         self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion; self.logInterval = 1
-        self.earlyStoppingPatience = nil; self.convergence = ConvergenceRule()
+        self.earlyStoppingPatience = nil; self.paperStylePatience = nil; self.convergence = ConvergenceRule()
         self.hessianFree.weightCost = weightCost
     }
 
@@ -278,7 +283,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         case baselines, pretraining, initialParameters, initialParametersPretrainingSeconds
         case initialParametersPretrainingCPUSeconds, hessianFree
         case maximumIterations, timeLimitSeconds, cpuBudgetSeconds
-        case evaluationInterval, checkpointInterval, logInterval, toolVersion, earlyStoppingPatience, convergence
+        case evaluationInterval, checkpointInterval, logInterval, toolVersion, earlyStoppingPatience, paperStylePatience, convergence
     }
 
     /// Reads a configuration; settings added after a run folder was written take their
@@ -308,6 +313,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         logInterval = try c.decodeIfPresent(Int.self, forKey: .logInterval) ?? 1
         toolVersion = try c.decode(String.self, forKey: .toolVersion)
         earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
+        paperStylePatience = try c.decodeIfPresent(Int.self, forKey: .paperStylePatience)
         convergence = try c.decodeIfPresent(ConvergenceRule.self, forKey: .convergence) ?? ConvergenceRule()
     }
 
@@ -351,6 +357,10 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
             }
         }
         if let p = earlyStoppingPatience, p < 1 { throw ExperimentError.invalid("--early-stopping must be >= 1 evaluation, got \(p)") }
+        if let p = paperStylePatience, p < 1 { throw ExperimentError.invalid("--paper-style-stop must be >= 1 evaluation, got \(p)") }
+        if earlyStoppingPatience != nil && paperStylePatience != nil {
+            throw ExperimentError.invalid("--early-stopping and --paper-style-stop exclude each other: the first watches validation data, the second the test data of a run that has none")
+        }
         guard convergence.window >= 1 else { throw ExperimentError.invalid("--convergence-window must be >= 1, got \(convergence.window)") }
         guard convergence.relativeTolerance >= 0, convergence.relativeTolerance.isFinite else {
             throw ExperimentError.invalid("--convergence-tolerance must be finite and >= 0 (0 turns the rule off), got \(convergence.relativeTolerance)")
@@ -364,7 +374,11 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         }
         if earlyStoppingPatience != nil && data.validationSplit == nil && data.validationInputs == nil
             && BenchmarkDataset(rawValue: data.dataset) != .faces {
-            throw ExperimentError.invalid("--early-stopping needs validation data: --validation-split K, --validation-data FILE, or a data set with its own validation set (faces)")
+            throw ExperimentError.invalid("--early-stopping needs validation data: --validation-split K, --validation-data FILE, or a data set with its own validation set (faces); without any, --paper-style-stop N stops N evaluations past the lowest test error (the paper's protocol)")
+        }
+        if paperStylePatience != nil && (data.validationSplit != nil || data.validationInputs != nil
+            || BenchmarkDataset(rawValue: data.dataset) == .faces) {
+            throw ExperimentError.invalid("--paper-style-stop is for runs without validation data; this run has some (--validation-split, --validation-data or faces' own): use --early-stopping N")
         }
         if pretraining != nil && initialParameters != nil {
             throw ExperimentError.invalid("--init pretrained and --init-from exclude each other")

@@ -7,7 +7,8 @@ public enum RunStopReason: String, Codable, Sendable, CaseIterable {
     case maximumIterations = "max-iterations"
     /// `--time-limit` seconds spent in this invocation.
     case timeLimit = "time-limit"
-    /// `--early-stopping N`: N evaluations in a row brought no new best validation error.
+    /// `--early-stopping N`: N evaluations in a row brought no new best validation error (or,
+    /// with `--paper-style-stop N` on a run without validation data, no new best test error).
     case earlyStopping = "early-stopping"
     /// The convergence rule fired (see `ConvergenceRule`), or a baseline's line search could
     /// no longer move the parameters.

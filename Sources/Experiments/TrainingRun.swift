@@ -128,7 +128,7 @@ public final class TrainingRun {
         cpuAtStart = processCPUSeconds()
         pretrainingCPUSeconds = context.writesFiles ? Self.pretrainingCPUSeconds(c, folder: folder) : nil
         let criterion: SelectionCriterion = (dataset.validation?.rows ?? 0) > 0 ? .validation : dataset.test.rows > 0 ? .test : .train
-        monitor = RunMonitor(criterion: criterion, patience: c.earlyStoppingPatience, convergence: c.convergence)
+        monitor = RunMonitor(criterion: criterion, patience: c.earlyStoppingPatience ?? c.paperStylePatience, convergence: c.convergence)
         for r in history { _ = monitor.observe(r) }
         lastMeasured = history.last(where: Self.isMeasured)
     }
@@ -196,6 +196,7 @@ public final class TrainingRun {
             configuration.initialParametersPretrainingCPUSeconds = file.metadata["pretraining_cpu_seconds"].flatMap(Double.init)
         }
         let dataset = try load(configuration, locations: locations, events: events, context: context)
+        try checkStoppingData(configuration, dataset)
         let notes: [String]
         // Each process holds a shard: the cap is the whole training set's size.
         (configuration, notes) = configuration.cappingBatchSizes(toCases: Int(context.reducer.sumAcrossShards(Double(dataset.train.rows)).rounded()))
@@ -215,6 +216,14 @@ public final class TrainingRun {
         let (theta, seconds, cpu) = try initialParameters(configuration, dataset: dataset, folder: folder, events: events, context: context)
         return try TrainingRun(folder: folder, configuration: configuration, dataset: dataset, parameters: theta,
                                saved: nil, tensors: nil, elapsedBefore: seconds, cpuBefore: cpu, history: [], context: context)
+    }
+
+    /// `--paper-style-stop` watches the test error, so the run needs test cases (the
+    /// configuration has already ruled out validation data).
+    static func checkStoppingData(_ c: ExperimentConfiguration, _ dataset: Dataset) throws {
+        if c.paperStylePatience != nil && dataset.test.rows == 0 {
+            throw ExperimentError.invalid("--paper-style-stop watches the test error, and this run has no test data: give --test-data FILE, or use --validation-data/--validation-split with --early-stopping")
+        }
     }
 
     /// The safetensors file of `--init-from`, or an error that names it.
@@ -299,15 +308,17 @@ public final class TrainingRun {
         public var timeLimitSeconds: Double?
         public var cpuBudgetSeconds: Double?
         public var earlyStoppingPatience: Int?
+        public var paperStylePatience: Int?
         public var convergence: ConvergenceRule?
         public var checkpointInterval: Int?
         public var logInterval: Int?
         public init(maximumIterations: Int? = nil, timeLimitSeconds: Double? = nil, earlyStoppingPatience: Int? = nil,
                     convergence: ConvergenceRule? = nil, checkpointInterval: Int? = nil, logInterval: Int? = nil,
-                    cpuBudgetSeconds: Double? = nil) {
+                    cpuBudgetSeconds: Double? = nil, paperStylePatience: Int? = nil) {
             self.maximumIterations = maximumIterations; self.timeLimitSeconds = timeLimitSeconds
             self.cpuBudgetSeconds = cpuBudgetSeconds
-            self.earlyStoppingPatience = earlyStoppingPatience; self.convergence = convergence
+            self.earlyStoppingPatience = earlyStoppingPatience; self.paperStylePatience = paperStylePatience
+            self.convergence = convergence
             self.checkpointInterval = checkpointInterval; self.logInterval = logInterval
         }
     }
@@ -345,6 +356,7 @@ public final class TrainingRun {
         if let t = changes.timeLimitSeconds { configuration.timeLimitSeconds = t }
         if let b = changes.cpuBudgetSeconds { configuration.cpuBudgetSeconds = b }
         if let p = changes.earlyStoppingPatience { configuration.earlyStoppingPatience = p }
+        if let p = changes.paperStylePatience { configuration.paperStylePatience = p }
         if let r = changes.convergence { configuration.convergence = r }
         if let k = changes.checkpointInterval { configuration.checkpointInterval = k }
         if let k = changes.logInterval { configuration.logInterval = k }
@@ -356,6 +368,7 @@ public final class TrainingRun {
             "if it moved, give its new location: hf train --resume \(url.path) \(flag) FILE"
         }
         let dataset = try load(configuration, locations: locations, events: events, context: context)
+        try checkStoppingData(configuration, dataset)
         if !movedFiles.isEmpty {
             _ = try makeObjective(configuration, dataset, context)   // runs from before file records: shapes must still fit
             let moved = DataSpecification.fileFields.filter { movedFiles[$0.name] != nil }
@@ -559,6 +572,8 @@ public final class TrainingRun {
             // A baseline whose line search can no longer move the parameters has converged as
             // far as it can go.
             if trainer.isStalled { reason = .converged; break }
+            // A patience shortened on --resume may already have run out.
+            if let p = monitor.patience, monitor.evaluationsSinceBest >= p { reason = .earlyStopping; break }
 
             let stepStart = clock.now
             trainer.progress = { stage, done, total in

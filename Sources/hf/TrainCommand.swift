@@ -227,6 +227,8 @@ struct TrainCommand: ParsableCommand {
     var cpuBudget: Double?
     @Option(help: "Stop after N evaluations in a row without a new best validation error (needs validation data).")
     var earlyStopping: Int?
+    @Option(help: "The paper's protocol on data with no validation set: stop after N evaluations in a row without a new best test error (the best iteration is then chosen on test data, as Table 2's were; stop_reason early-stopping, selected_by test).")
+    var paperStyleStop: Int?
     @Option(help: "Convergence rule: stop when the training objective fell by less than --convergence-tolerance (relative) over this many evaluations (20).")
     var convergenceWindow: Int?
     @Option(help: "Relative tolerance of the convergence rule (1e-5; 0 turns it off).")
@@ -267,7 +269,7 @@ struct TrainCommand: ParsableCommand {
                 ("--validation-split", validationSplit != nil), ("--curves-recipe", curvesRecipe != nil),
             ]
             if let (name, _) = fixed.first(where: { $0.1 }) {
-                throw ValidationError("\(name) cannot be changed on --resume (the run continues as configured in its config.json); only the stopping rules (--max-iterations, --time-limit, --cpu-budget, --early-stopping, --convergence-window, --convergence-tolerance), --checkpoint-interval, --log-interval, --threads, --quiet, --json and data locations (--data, --targets, --test-data, --test-targets, --data-dir, --cache-dir) may be given")
+                throw ValidationError("\(name) cannot be changed on --resume (the run continues as configured in its config.json); only the stopping rules (--max-iterations, --time-limit, --cpu-budget, --early-stopping, --paper-style-stop, --convergence-window, --convergence-tolerance), --checkpoint-interval, --log-interval, --threads, --quiet, --json and data locations (--data, --targets, --test-data, --test-targets, --data-dir, --cache-dir) may be given")
             }
         } else if preset == nil && data == nil {
             throw ValidationError("give --preset (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))) or --data FILE")
@@ -341,6 +343,7 @@ struct TrainCommand: ParsableCommand {
         if let b = minibatchSize { try check(b > 0, "--minibatch-size must be positive, got \(b)") }
         if let e = pretrainEpochs { try check(e >= 0, "--pretrain-epochs must be >= 0, got \(e)") }
         if let p = earlyStopping { try check(p >= 1, "--early-stopping must be >= 1 evaluation, got \(p)") }
+        if let p = paperStyleStop { try check(p >= 1, "--paper-style-stop must be >= 1 evaluation, got \(p)") }
         if let k = validationSplit { try check(k >= 1, "--validation-split must be >= 1 case, got \(k)") }
         if let w = convergenceWindow { try check(w >= 1, "--convergence-window must be >= 1, got \(w)") }
         if let t = convergenceTolerance {
@@ -453,6 +456,7 @@ struct TrainCommand: ParsableCommand {
         c.data.validationInputs = validationData
         c.data.validationTargets = validationTargets
         if let p = earlyStopping { c.earlyStoppingPatience = p }
+        if let p = paperStyleStop { c.paperStylePatience = p }
         c.convergence = convergenceRule(default: c.convergence)
         try c.validate()
         return c
@@ -526,7 +530,7 @@ struct TrainCommand: ParsableCommand {
                 let changes = TrainingRun.ResumeChanges(maximumIterations: maxIterations, timeLimitSeconds: timeLimit,
                                                         earlyStoppingPatience: earlyStopping, convergence: convergence,
                                                         checkpointInterval: checkpointInterval, logInterval: logInterval,
-                                                        cpuBudgetSeconds: cpuBudget)
+                                                        cpuBudgetSeconds: cpuBudget, paperStylePatience: paperStyleStop)
                 run = try TrainingRun.resume(folder: URL(fileURLWithPath: folder), locations: dataOptions.locations,
                                              changes: changes, movedFiles: moved, events: printer.handle, context: parallel.context)
             } else {

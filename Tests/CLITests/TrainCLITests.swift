@@ -282,6 +282,26 @@ final class TrainCLITests: XCTestCase {
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("validation"), refused.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("refused")))
+        // ... and --paper-style-stop, its test-data counterpart, names --early-stopping there.
+        let paper = try CLITests.run(["train", "--data", path("train.npy"), "--test-data", path("test.npy"), "--layers", "16-8-3",
+                                      "--mirror", "--validation-split", "50", "--paper-style-stop", "3", "--out", path("refused")])
+        XCTAssertNotEqual(paper.status, 0)
+        CLITests.assertOneErrorLine(paper.stderr, contains: "use --early-stopping N", "--paper-style-stop with validation data")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("refused")))
+    }
+
+    /// The paper's protocol from the command line: without validation data the run stops
+    /// --paper-style-stop evaluations past its lowest test error, and says it chose by test.
+    func testPaperStyleStopFromTheCommandLine() throws {
+        let run = path("paper")
+        let r = try CLITests.run(["train", "--data", path("train.npy"), "--test-data", path("test.npy"), "--layers", "16-24-12",
+                                  "--mirror", "--initial-lambda", "1", "--max-iterations", "80", "--paper-style-stop", "2",
+                                  "--weight-cost", "0", "--quiet", "--threads", "1", "--out", run])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
+        XCTAssertEqual(summary["stop_reason"] as? String, "early-stopping", "\(summary)")
+        XCTAssertEqual(summary["selected_by"] as? String, "test")
+        XCTAssertEqual(summary["iterations"] as? Int, (summary["best_iteration"] as! Int) + 2)
     }
 
     /// Relative data paths are stored absolute (as typed for display): the run resumes and

@@ -212,6 +212,70 @@ final class RunEndingTests: XCTestCase {
         XCTAssertLessThan(outcome.iterations, 50)
     }
 
+    /// The paper's protocol: no validation data, the best iteration chosen on test data, and
+    /// the run ends `--paper-style-stop` evaluations past the lowest test error.
+    private func paperStyleConfiguration(patience: Int?, iterations: Int = 60) throws -> ExperimentConfiguration {
+        var c = try configuration(patience: nil, iterations: iterations)
+        c.data.validationSplit = nil
+        c.paperStylePatience = patience
+        return c
+    }
+
+    func testPaperStyleStopEndsPastTheLowestTestError() throws {
+        let folder = directory.appendingPathComponent("paper")
+        let outcome = try TrainingRun.create(configuration: try paperStyleConfiguration(patience: 3), folder: folder,
+                                             locations: locations).run()
+        let records = try RunFolder(folder).readMetrics()
+        let tests = records.map { $0.testError! }
+        let bestRecord = try XCTUnwrap(records.min { $0.testError! < $1.testError! })
+        XCTAssertEqual(outcome.stopReason, .earlyStopping, "test errors: \(tests)")
+        XCTAssertEqual(outcome.iterations, bestRecord.iteration + 3)
+        XCTAssertTrue(records.suffix(3).allSatisfy { $0.testError! >= bestRecord.testError! })
+        XCTAssertTrue(records.allSatisfy { $0.validationError == nil })
+        let summary = try TrainingSummary.read(from: folder)
+        XCTAssertEqual(summary.stopReason, .earlyStopping)
+        XCTAssertEqual(summary.selectedBy, .test)
+        XCTAssertEqual(summary.bestIteration, bestRecord.iteration)
+        XCTAssertEqual(try SavedModel.read(from: folder.appendingPathComponent("best")).iteration, bestRecord.iteration)
+
+        // Given on --resume to a run already past it, the stop comes at once: no more steps.
+        let late = directory.appendingPathComponent("late")
+        var c = try paperStyleConfiguration(patience: nil)
+        c.maximumIterations = bestRecord.iteration + 5
+        XCTAssertEqual(try TrainingRun.create(configuration: c, folder: late, locations: locations).run().stopReason, .maximumIterations)
+        let resumed = try TrainingRun.resume(folder: late, locations: locations,
+                                             changes: .init(maximumIterations: 60, paperStylePatience: 3)).run()
+        XCTAssertEqual(resumed.stopReason, .earlyStopping)
+        XCTAssertEqual(resumed.iterations, bestRecord.iteration + 5)
+        XCTAssertEqual(resumed.summary.bestIteration, bestRecord.iteration)
+        XCTAssertEqual(try RunFolder(late).readMetrics().count, bestRecord.iteration + 5)
+        XCTAssertEqual(try RunFolder(late).readConfiguration(ExperimentConfiguration.self).paperStylePatience, 3)
+    }
+
+    func testPaperStyleStopIsRefusedWhereItWouldMislead() throws {
+        XCTAssertNoThrow(try paperStyleConfiguration(patience: 3).validate())
+        var c = try paperStyleConfiguration(patience: 0)
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--paper-style-stop must be >= 1"), "\($0)") }
+        // A run with validation data is early-stopped on it.
+        c = try paperStyleConfiguration(patience: 3)
+        c.data.validationSplit = 40
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("use --early-stopping"), "\($0)") }
+        c = try paperStyleConfiguration(patience: 3)
+        c.data.dataset = "faces"
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("use --early-stopping"), "\($0)") }
+        c = try paperStyleConfiguration(patience: 3)
+        c.earlyStoppingPatience = 3
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("exclude each other"), "\($0)") }
+        // It watches the test error: a run without test data is refused before its folder exists.
+        c = try paperStyleConfiguration(patience: 3)
+        c.data.testInputs = nil
+        let folder = directory.appendingPathComponent("no-test")
+        XCTAssertThrowsError(try TrainingRun.create(configuration: c, folder: folder, locations: locations)) {
+            XCTAssertTrue("\($0)".contains("no test data"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.path))
+    }
+
     func testEarlyStoppingWithoutValidationDataIsRefused() throws {
         var c = try configuration(patience: 3)
         c.data.validationSplit = nil
