@@ -127,7 +127,10 @@ public final class TrainingRun {
         self.cpuBefore = cpuBefore
         cpuAtStart = processCPUSeconds()
         pretrainingCPUSeconds = context.writesFiles ? Self.pretrainingCPUSeconds(c, folder: folder) : nil
-        let criterion: SelectionCriterion = (dataset.validation?.rows ?? 0) > 0 ? .validation : dataset.test.rows > 0 ? .test : .train
+        // Sharded splits: a process may hold none of a small split's cases, so all decide on
+        // whether any process holds some (the monitors must stop every process alike).
+        let criterion: SelectionCriterion = context.anyProcess((dataset.validation?.rows ?? 0) > 0) ? .validation
+            : context.anyProcess(dataset.test.rows > 0) ? .test : .train
         monitor = RunMonitor(criterion: criterion, patience: c.earlyStoppingPatience ?? c.paperStylePatience, convergence: c.convergence)
         for r in history { _ = monitor.observe(r) }
         lastMeasured = history.last(where: Self.isMeasured)
@@ -196,7 +199,7 @@ public final class TrainingRun {
             configuration.initialParametersPretrainingCPUSeconds = file.metadata["pretraining_cpu_seconds"].flatMap(Double.init)
         }
         let dataset = try load(configuration, locations: locations, events: events, context: context)
-        try checkStoppingData(configuration, dataset)
+        try checkStoppingData(configuration, dataset, context)
         let notes: [String]
         // Each process holds a shard: the cap is the whole training set's size.
         (configuration, notes) = configuration.cappingBatchSizes(toCases: Int(context.reducer.sumAcrossShards(Double(dataset.train.rows)).rounded()))
@@ -219,9 +222,10 @@ public final class TrainingRun {
     }
 
     /// `--paper-style-stop` watches the test error, so the run needs test cases (the
-    /// configuration has already ruled out validation data).
-    static func checkStoppingData(_ c: ExperimentConfiguration, _ dataset: Dataset) throws {
-        if c.paperStylePatience != nil && dataset.test.rows == 0 {
+    /// configuration has already ruled out validation data). The test set is sharded like the
+    /// training set: every process decides alike, on whether any holds test cases.
+    static func checkStoppingData(_ c: ExperimentConfiguration, _ dataset: Dataset, _ context: RunContext) throws {
+        if c.paperStylePatience != nil && !context.anyProcess(dataset.test.rows > 0) {
             throw ExperimentError.invalid("--paper-style-stop watches the test error, and this run has no test data: give --test-data FILE, or use --validation-data/--validation-split with --early-stopping")
         }
     }
@@ -368,7 +372,7 @@ public final class TrainingRun {
             "if it moved, give its new location: hf train --resume \(url.path) \(flag) FILE"
         }
         let dataset = try load(configuration, locations: locations, events: events, context: context)
-        try checkStoppingData(configuration, dataset)
+        try checkStoppingData(configuration, dataset, context)
         if !movedFiles.isEmpty {
             _ = try makeObjective(configuration, dataset, context)   // runs from before file records: shapes must still fit
             let moved = DataSpecification.fileFields.filter { movedFiles[$0.name] != nil }

@@ -30,7 +30,7 @@ final class ParallelCLITests: XCTestCase {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("hf-mpi-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var g = SeededGenerator(seed: 13)
-        for (name, rows) in [("train.npy", 301), ("test.npy", 51)] {
+        for (name, rows) in [("train.npy", 301), ("test.npy", 51), ("one-test-case.npy", 1)] {
             let values = (0..<(rows * 16)).map { _ in Float(g.uniform() < 0.3 ? 1 : 0) }
             try NPY.write(Matrix(rows: rows, columns: 16, elements: values), to: directory.appendingPathComponent(name))
         }
@@ -184,6 +184,26 @@ final class ParallelCLITests: XCTestCase {
         let m = try Self.metrics(down)
         assertSameTrajectory(expected, m)
         XCTAssertEqual(m.map { $0["ranks"] as? Int }, [2, 2, 1, 1])
+    }
+
+    /// A test set smaller than the rank count leaves rank 1 without test cases; every rank
+    /// must still choose by the test error and stop where one process does.
+    func testPaperStyleStopWithATestSetSomeRanksDoNotHold() throws {
+        var args = arguments(out: path("one"), iterations: 40, backtracking: false)
+        args[args.firstIndex(of: path("test.npy"))!] = path("one-test-case.npy")
+        args += ["--paper-style-stop", "2"]
+        XCTAssertEqual(try CLITests.run(args).status, 0)
+        let one = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("one") + "/summary.json"))) as! [String: Any]
+        XCTAssertEqual(one["stop_reason"] as? String, "early-stopping", "\(one)")
+        XCTAssertEqual(one["selected_by"] as? String, "test")
+
+        args[args.firstIndex(of: path("one"))!] = path("two")
+        let m = try Self.mpi(ranks: 2, args)
+        XCTAssertFalse(m.timedOut, "mpirun hung")
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let two = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("two") + "/summary.json"))) as! [String: Any]
+        for key in ["stop_reason", "selected_by"] { XCTAssertEqual(two[key] as? String, one[key] as? String, key) }
+        for key in ["iterations", "best_iteration"] { XCTAssertEqual(two[key] as? Int, one[key] as? Int, key) }
     }
 
     func testARankFailingOnBadDataEndsEveryRankWithAMessage() throws {
