@@ -257,6 +257,10 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     /// then chosen on test data, as Table 2's numbers were; nil: no such stop. Excludes
     /// validation data and `earlyStoppingPatience`.
     public var paperStylePatience: Int?
+    /// `--test-once`: the test set is not evaluated during the run; the best iteration is chosen
+    /// on validation data alone, and its parameters' test error is measured once, when the run
+    /// stops for good (any stop but `interrupted`), into `summary.json`. Needs validation data.
+    public var testOnce: Bool
     /// When a run has converged (`--convergence-window`, `--convergence-tolerance`).
     public var convergence: ConvergenceRule
 
@@ -274,7 +278,8 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         self.initialParametersPretrainingSeconds = nil; self.initialParametersPretrainingCPUSeconds = nil
         self.timeLimitSeconds = timeLimitSeconds; self.cpuBudgetSeconds = nil; self.evaluationInterval = evaluationInterval
         self.checkpointInterval = checkpointInterval; self.toolVersion = toolVersion; self.logInterval = 1
-        self.earlyStoppingPatience = nil; self.paperStylePatience = nil; self.convergence = ConvergenceRule()
+        self.earlyStoppingPatience = nil; self.paperStylePatience = nil; self.testOnce = false
+        self.convergence = ConvergenceRule()
         self.hessianFree.weightCost = weightCost
     }
 
@@ -283,7 +288,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         case baselines, pretraining, initialParameters, initialParametersPretrainingSeconds
         case initialParametersPretrainingCPUSeconds, hessianFree
         case maximumIterations, timeLimitSeconds, cpuBudgetSeconds
-        case evaluationInterval, checkpointInterval, logInterval, toolVersion, earlyStoppingPatience, paperStylePatience, convergence
+        case evaluationInterval, checkpointInterval, logInterval, toolVersion, earlyStoppingPatience, paperStylePatience, testOnce, convergence
     }
 
     /// Reads a configuration; settings added after a run folder was written take their
@@ -314,6 +319,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         toolVersion = try c.decode(String.self, forKey: .toolVersion)
         earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
         paperStylePatience = try c.decodeIfPresent(Int.self, forKey: .paperStylePatience)
+        testOnce = try c.decodeIfPresent(Bool.self, forKey: .testOnce) ?? false
         convergence = try c.decodeIfPresent(ConvergenceRule.self, forKey: .convergence) ?? ConvergenceRule()
     }
 
@@ -379,6 +385,9 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         if paperStylePatience != nil && (data.validationSplit != nil || data.validationInputs != nil
             || BenchmarkDataset(rawValue: data.dataset) == .faces) {
             throw ExperimentError.invalid("--paper-style-stop is for runs without validation data; this run has some (--validation-split, --validation-data or faces' own): use --early-stopping N")
+        }
+        if testOnce && data.validationSplit == nil && data.validationInputs == nil && BenchmarkDataset(rawValue: data.dataset) != .faces {
+            throw ExperimentError.invalid("--test-once needs validation data to choose the best iteration by: --validation-split K, --validation-data FILE, or a data set with its own validation set (faces)")
         }
         if pretraining != nil && initialParameters != nil {
             throw ExperimentError.invalid("--init pretrained and --init-from exclude each other")

@@ -79,6 +79,9 @@ public final class TrainingRun {
     private let pretrainingCPUSeconds: Double?
     /// Best iteration, early stopping and convergence, rebuilt from the kept metrics on resume.
     private var monitor: RunMonitor
+    /// `--test-once`: the parameters of the monitor's best iteration, kept for the one test
+    /// measurement at the end (every process holds them: the measurement is collective).
+    private var bestParameters: Vector<Float>?
     /// The last record with measured errors (for `summary.json`).
     private var lastMeasured: MetricsRecord?
 
@@ -421,6 +424,7 @@ public final class TrainingRun {
            !FileManager.default.fileExists(atPath: run.bestFolder.path) {
             try run.writeBest(best)
         }
+        run.readBestParameters()
         return run
     }
 
@@ -502,6 +506,30 @@ public final class TrainingRun {
         try Checkpoint(tensors: tensors, metadata: ["format": "hessianfree-best-parameters", "version": HessianFreeVersion.current,
                                                     "iteration": String(record.iteration)],
                        optimizerState: state).write(to: bestFolder)
+    }
+
+    /// `--test-once`: the test error of the best iteration's parameters, or nil when there is
+    /// no test set or no best iteration yet (or its parameters could not be read back on a
+    /// resume). Every process takes part, and all skip it alike.
+    private func testErrorOnceAtBest() throws -> Double? {
+        guard context.anyProcess(dataset.test.rows > 0), !context.anyProcess(bestParameters == nil),
+              let theta = bestParameters else { return nil }
+        let network = try NeuralNetwork(architecture: configuration.architecture, parameters: theta)
+        let test = try network.metrics(inputs: dataset.test, targets: dataset.targets(.test) ?? dataset.test,
+                                       chunkSize: configuration.chunkSize, reducer: context.reducer)
+        return test.reconstructionError
+    }
+
+    /// `--test-once` on a resume: the best iteration's parameters from `best/`, when they are
+    /// the monitor's best (they can be a later iteration's, past the checkpoint, which the
+    /// resumed run recomputes).
+    private func readBestParameters() {
+        guard configuration.testOnce, let best = monitor.best,
+              let saved = try? Checkpoint<BestParametersState>.read(from: bestFolder),
+              saved.optimizerState.iteration == best.iteration,
+              let theta = try? Self.parametersVector(from: saved.parameters, layout: configuration.architecture.layout,
+                                                     file: bestFolder.path) else { return }
+        bestParameters = theta
     }
 
     /// The summary of the run as it stands.
@@ -615,7 +643,7 @@ public final class TrainingRun {
                 }
                 // Test and validation sets are sharded like the training set; a split some
                 // process holds cases of is evaluated by all (the sums are collective).
-                if context.anyProcess(dataset.test.rows > 0) {
+                if !c.testOnce && context.anyProcess(dataset.test.rows > 0) {
                     let test = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize,
                                                    reducer: context.reducer)
                     testError = test.reconstructionError
@@ -662,7 +690,10 @@ public final class TrainingRun {
 
             if Self.isMeasured(metrics) { lastMeasured = metrics }
             let observation = monitor.observe(metrics)
-            if observation.isNewBest { try writeBest(metrics) }
+            if observation.isNewBest {
+                try writeBest(metrics)
+                if c.testOnce { bestParameters = trainer.parameters }
+            }
             if trainer.iteration - lastCheckpointIteration >= c.checkpointInterval {
                 try writeCheckpoint(elapsedSeconds: elapsed())
                 lastCheckpointIteration = trainer.iteration
@@ -680,7 +711,12 @@ public final class TrainingRun {
             try writeCheckpoint(elapsedSeconds: total)
             events(.checkpoint(iteration: trainer.iteration))
         }
-        let summary = self.summary(stopReason: reason, seconds: total)
+        var summary = self.summary(stopReason: reason, seconds: total)
+        if c.testOnce && reason != .interrupted, let e = try testErrorOnceAtBest() {
+            summary.best?.testError = e
+            summary.testMeasuredOnce = true
+            events(.message(String(format: "test error at the best iteration (%d), measured once: %.4f", summary.bestIteration ?? -1, e)))
+        }
         if context.writesFiles { try JSONFile.write(summary, to: folder.url.appendingPathComponent(TrainingSummary.fileName)) }
         elapsedBefore = total
         spentInThisInvocation = 0

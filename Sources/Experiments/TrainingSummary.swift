@@ -96,11 +96,16 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     public var ranks: Int
     public var machine: MachineDescription
     public var toolVersion: String
+    /// `--test-once` runs: true when `best.test_error` is the one measurement of the test set,
+    /// made at the best iteration's parameters when the run stopped (nil otherwise, and while
+    /// such a run is only interrupted).
+    public var testMeasuredOnce: Bool? = nil
 
     enum CodingKeys: String, CodingKey {
         case stopReason = "stop_reason", iterations, seconds, cpuSeconds = "cpu_seconds"
         case pretrainingCPUSeconds = "pretraining_cpu_seconds", selectedBy = "selected_by"
         case bestIteration = "best_iteration", best, last, optimizer, preset, ranks, machine, toolVersion = "tool_version"
+        case testMeasuredOnce = "test_measured_once"
     }
 
     public static let fileName = "summary.json"

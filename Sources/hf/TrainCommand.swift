@@ -229,6 +229,8 @@ struct TrainCommand: ParsableCommand {
     var earlyStopping: Int?
     @Option(help: "The paper's protocol on data with no validation set: stop after N evaluations in a row without a new best test error (the best iteration is then chosen on test data, as Table 2's were; stop_reason early-stopping, selected_by test).")
     var paperStyleStop: Int?
+    @Flag(help: "Keep the test set out of the run: choose the best iteration on validation data alone and measure its test error once, when the run stops (summary.json's best.test_error, test_measured_once). Needs validation data.")
+    var testOnce = false
     @Option(help: "Convergence rule: stop when the training objective fell by less than --convergence-tolerance (relative) over this many evaluations (20).")
     var convergenceWindow: Int?
     @Option(help: "Relative tolerance of the convergence rule (1e-5; 0 turns it off).")
@@ -267,6 +269,7 @@ struct TrainCommand: ParsableCommand {
                 ("--evaluation-interval", evaluationInterval != nil), ("--chunk-size", chunkSize != nil),
                 ("--validation-data", validationData != nil), ("--validation-targets", validationTargets != nil),
                 ("--validation-split", validationSplit != nil), ("--curves-recipe", curvesRecipe != nil),
+                ("--test-once", testOnce),
             ]
             if let (name, _) = fixed.first(where: { $0.1 }) {
                 throw ValidationError("\(name) cannot be changed on --resume (the run continues as configured in its config.json); only the stopping rules (--max-iterations, --time-limit, --cpu-budget, --early-stopping, --paper-style-stop, --convergence-window, --convergence-tolerance), --checkpoint-interval, --log-interval, --threads, --quiet, --json and data locations (--data, --targets, --test-data, --test-targets, --data-dir, --cache-dir) may be given")
@@ -457,6 +460,7 @@ struct TrainCommand: ParsableCommand {
         c.data.validationTargets = validationTargets
         if let p = earlyStopping { c.earlyStoppingPatience = p }
         if let p = paperStyleStop { c.paperStylePatience = p }
+        if testOnce { c.testOnce = true }
         c.convergence = convergenceRule(default: c.convergence)
         try c.validate()
         return c

@@ -206,6 +206,30 @@ final class ParallelCLITests: XCTestCase {
         for key in ["iterations", "best_iteration"] { XCTAssertEqual(two[key] as? Int, one[key] as? Int, key) }
     }
 
+    /// --test-once's one measurement is collective: every rank takes part, with the best
+    /// parameters each holds, and the result is what one process measures for best/ (the
+    /// trajectories themselves drift apart by float noise over the iterations, ~1e-4 here).
+    func testTestOnceMeasuresOnEveryRank() throws {
+        var args = arguments(out: path("once1"), iterations: 40, backtracking: false)
+        args += ["--validation-split", "60", "--early-stopping", "2", "--test-once"]
+        XCTAssertEqual(try CLITests.run(args).status, 0)
+        args[args.firstIndex(of: path("once1"))!] = path("once2")
+        let m = try Self.mpi(ranks: 2, args)
+        XCTAssertFalse(m.timedOut, "mpirun hung")
+        XCTAssertEqual(m.status, 0, m.stderr)
+        var summaries: [[String: Any]] = []
+        for name in ["once1", "once2"] {
+            summaries.append(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path(name) + "/summary.json"))) as! [String: Any])
+        }
+        XCTAssertEqual(summaries[1]["test_measured_once"] as? Bool, true, "\(summaries[1])")
+        XCTAssertEqual(summaries[1]["best_iteration"] as? Int, summaries[0]["best_iteration"] as? Int)
+        let measured = (summaries[1]["best"] as! [String: Any])["test_error"] as! Double
+        let e = try CLITests.run(["evaluate", "--checkpoint", path("once2") + "/best", "--json", "--threads", "1"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let test = (try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any])["test"] as! [String: Any]
+        XCTAssertEqual(test["reconstruction_error"] as! Double, measured, accuracy: Self.tolerance * measured)
+    }
+
     func testARankFailingOnBadDataEndsEveryRankWithAMessage() throws {
         let out = path("bad-run")
         let m = try Self.mpi([(2, nil, arguments(out: out, iterations: 2, data: "bad.npy"))], timeout: 120)

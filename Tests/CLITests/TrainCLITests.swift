@@ -290,6 +290,31 @@ final class TrainCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("refused")))
     }
 
+    /// --test-once from the command line: no test column in the metrics, one test error in the
+    /// summary, the one `hf evaluate` gives for best/.
+    func testTestOnceFromTheCommandLine() throws {
+        let run = path("once")
+        let r = try CLITests.run(["train", "--data", path("train.npy"), "--test-data", path("test.npy"), "--layers", "16-24-12", "--mirror",
+                                  "--initial-lambda", "1", "--max-iterations", "80", "--validation-split", "50", "--early-stopping", "2",
+                                  "--test-once", "--weight-cost", "0", "--threads", "1", "--out", run])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("measured once"), r.stderr)
+        let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        XCTAssertFalse(metrics.contains("test_error"), "the test set stayed out of the run")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
+        XCTAssertEqual(summary["test_measured_once"] as? Bool, true, "\(summary)")
+        let best = summary["best"] as! [String: Any]
+        let e = try CLITests.run(["evaluate", "--checkpoint", run + "/best", "--json", "--threads", "1"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let evaluated = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        let test = evaluated["test"] as! [String: Any]
+        XCTAssertEqual(test["reconstruction_error"] as! Double, best["test_error"] as! Double, accuracy: 1e-12)
+        // The choice is made when the run starts, not on a resume.
+        let resumed = try CLITests.run(["train", "--resume", run, "--test-once"])
+        XCTAssertNotEqual(resumed.status, 0)
+        XCTAssertTrue(resumed.stderr.contains("--test-once cannot be changed on --resume"), resumed.stderr)
+    }
+
     /// The paper's protocol from the command line: without validation data the run stops
     /// --paper-style-stop evaluations past its lowest test error, and says it chose by test.
     func testPaperStyleStopFromTheCommandLine() throws {

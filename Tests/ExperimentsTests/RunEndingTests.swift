@@ -276,6 +276,55 @@ final class RunEndingTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.path))
     }
 
+    /// `--test-once`: the same trajectory and the same choice as a run that looks at its test
+    /// set every iteration, but the test error is measured once, at the end, from the best
+    /// iteration's parameters; across a resume too.
+    func testTestOnceMeasuresTheBestIterationsTestErrorAtTheEnd() throws {
+        let seen = try TrainingRun.create(configuration: try configuration(patience: 3), folder: directory.appendingPathComponent("seen"),
+                                          locations: locations).run()
+        var c = try configuration(patience: 3)
+        c.testOnce = true
+        let folder = directory.appendingPathComponent("once")
+        let once = try TrainingRun.create(configuration: c, folder: folder, locations: locations).run()
+        XCTAssertEqual(once.stopReason, .earlyStopping)
+        XCTAssertEqual(once.iterations, seen.iterations)
+        XCTAssertEqual(once.summary.bestIteration, seen.summary.bestIteration)
+        XCTAssertEqual(once.summary.best?.validationError, seen.summary.best?.validationError)
+        XCTAssertTrue(try RunFolder(folder).readMetrics().allSatisfy { $0.testError == nil }, "the run never evaluated the test set")
+        let e = try XCTUnwrap(once.summary.best?.testError)
+        XCTAssertEqual(e, seen.summary.best?.testError, "the same parameters, the same evaluation")
+        XCTAssertEqual(once.summary.testMeasuredOnce, true)
+        XCTAssertNil(seen.summary.testMeasuredOnce)
+        XCTAssertEqual(try TrainingSummary.read(from: folder), once.summary)
+        let text = try String(contentsOf: folder.appendingPathComponent("summary.json"), encoding: .utf8)
+        XCTAssertTrue(text.contains("\"test_measured_once\" : true"), text)
+
+        // Stopped at the best iteration + 1 (max-iterations: measured), then resumed to the
+        // early stop: the best parameters come back from best/ for the final measurement.
+        let cut = directory.appendingPathComponent("cut")
+        c.maximumIterations = once.summary.bestIteration! + 1
+        let first = try TrainingRun.create(configuration: c, folder: cut, locations: locations).run()
+        XCTAssertEqual(first.stopReason, .maximumIterations)
+        XCTAssertEqual(first.summary.best?.testError, e)
+        let resumed = try TrainingRun.resume(folder: cut, locations: locations, maximumIterations: 60).run()
+        XCTAssertEqual(resumed.stopReason, .earlyStopping)
+        XCTAssertEqual(resumed.summary.best?.testError, e)
+        XCTAssertEqual(resumed.summary.testMeasuredOnce, true)
+
+        // Interrupted: no measurement yet.
+        let stop = StopFlag()
+        stop.request()
+        let interrupted = try TrainingRun.resume(folder: cut, locations: locations).run(stop: stop)
+        XCTAssertEqual(interrupted.stopReason, .interrupted)
+        XCTAssertNil(interrupted.summary.best?.testError)
+        XCTAssertNil(interrupted.summary.testMeasuredOnce)
+
+        // It needs validation data to choose by.
+        c.data.validationSplit = nil
+        c.earlyStoppingPatience = nil
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--test-once needs validation data"), "\($0)") }
+    }
+
     func testEarlyStoppingWithoutValidationDataIsRefused() throws {
         var c = try configuration(patience: 3)
         c.data.validationSplit = nil
