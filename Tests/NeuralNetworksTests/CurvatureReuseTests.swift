@@ -176,6 +176,13 @@ final class CurvatureReuseTests: XCTestCase {
     /// An HF step whose caller hands over its state gives its spent evaluation back to the
     /// objective, and ends with the next gradient and g^2 in the vectors it started from.
     func testAnHFStepReusesTheGradientVectors() throws {
+        #if DEBUG
+        // Measured on 2026-12-02: in a debug build every accepted step ends with new gradient
+        // buffers (the spent evaluation's are not uniquely referenced where the objective
+        // would write into them, so copy-on-write copies), while the release build `make test`
+        // runs reuses them. The reuse is a property of optimized code; the test runs there.
+        throw XCTSkip("buffer reuse needs an optimized build (make test, or swift test -c release)")
+        #endif
         let p = SmallProblem<Double>(hidden: .tanh, output: .linear, cases: 12)
         let objective = HandBackCounter(p.objective(weightCost: 1e-3, chunkSize: 5))
         var c = HessianFreeConfiguration()
