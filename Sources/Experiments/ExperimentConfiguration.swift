@@ -25,6 +25,11 @@ public struct DataSpecification: Codable, Sendable, Equatable {
     /// NPY or CSV validation inputs and targets (`--validation-data`, `--validation-targets`).
     public var validationInputs: String?
     public var validationTargets: String?
+    /// Whether runs on this data have a validation set: a split, the user's file, or FACES'
+    /// own five people.
+    public var hasValidationData: Bool {
+        validationSplit != nil || validationInputs != nil || BenchmarkDataset(rawValue: dataset) == .faces
+    }
     /// The user's files as they were when the run started, by field name ("trainInputs", ...):
     /// the path as typed (for display; the fields above hold it made absolute), its size and
     /// sha256, against which a moved copy is checked on resume. Nil in older run folders.
@@ -378,15 +383,13 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         if data.validationTargets != nil && data.validationInputs == nil {
             throw ExperimentError.invalid("--validation-targets needs --validation-data")
         }
-        if earlyStoppingPatience != nil && data.validationSplit == nil && data.validationInputs == nil
-            && BenchmarkDataset(rawValue: data.dataset) != .faces {
+        if earlyStoppingPatience != nil && !data.hasValidationData {
             throw ExperimentError.invalid("--early-stopping needs validation data: --validation-split K, --validation-data FILE, or a data set with its own validation set (faces); without any, --paper-style-stop N stops N evaluations past the lowest test error (the paper's protocol)")
         }
-        if paperStylePatience != nil && (data.validationSplit != nil || data.validationInputs != nil
-            || BenchmarkDataset(rawValue: data.dataset) == .faces) {
+        if paperStylePatience != nil && data.hasValidationData {
             throw ExperimentError.invalid("--paper-style-stop is for runs without validation data; this run has some (--validation-split, --validation-data or faces' own): use --early-stopping N")
         }
-        if testOnce && data.validationSplit == nil && data.validationInputs == nil && BenchmarkDataset(rawValue: data.dataset) != .faces {
+        if testOnce && !data.hasValidationData {
             throw ExperimentError.invalid("--test-once needs validation data to choose the best iteration by: --validation-split K, --validation-data FILE, or a data set with its own validation set (faces)")
         }
         if pretraining != nil && initialParameters != nil {

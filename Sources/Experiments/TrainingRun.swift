@@ -424,7 +424,7 @@ public final class TrainingRun {
            !FileManager.default.fileExists(atPath: run.bestFolder.path) {
             try run.writeBest(best)
         }
-        run.readBestParameters()
+        run.readBestParameters(events: events)
         return run
     }
 
@@ -514,21 +514,27 @@ public final class TrainingRun {
     private func testErrorOnceAtBest() throws -> Double? {
         guard context.anyProcess(dataset.test.rows > 0), !context.anyProcess(bestParameters == nil),
               let theta = bestParameters else { return nil }
-        let network = try NeuralNetwork(architecture: configuration.architecture, parameters: theta)
-        let test = try network.metrics(inputs: dataset.test, targets: dataset.targets(.test) ?? dataset.test,
-                                       chunkSize: configuration.chunkSize, reducer: context.reducer)
-        return test.reconstructionError
+        return try testMetrics(NeuralNetwork(architecture: configuration.architecture, parameters: theta)).reconstructionError
+    }
+
+    /// `network` on the test set (collective: every process passes its shard).
+    private func testMetrics(_ network: NeuralNetwork<Float>) throws -> NetworkMetrics {
+        try network.metrics(inputs: dataset.test, targets: dataset.targets(.test) ?? dataset.test,
+                            chunkSize: configuration.chunkSize, reducer: context.reducer)
     }
 
     /// `--test-once` on a resume: the best iteration's parameters from `best/`, when they are
     /// the monitor's best (they can be a later iteration's, past the checkpoint, which the
     /// resumed run recomputes).
-    private func readBestParameters() {
-        guard configuration.testOnce, let best = monitor.best,
-              let saved = try? Checkpoint<BestParametersState>.read(from: bestFolder),
+    private func readBestParameters(events: (TrainingEvent) -> Void) {
+        guard configuration.testOnce, let best = monitor.best else { return }
+        guard let saved = try? Checkpoint<BestParametersState>.read(from: bestFolder),
               saved.optimizerState.iteration == best.iteration,
               let theta = try? Self.parametersVector(from: saved.parameters, layout: configuration.architecture.layout,
-                                                     file: bestFolder.path) else { return }
+                                                     file: bestFolder.path) else {
+            events(.message("--test-once: \(bestFolder.path) does not hold iteration \(best.iteration)'s parameters; the test error will be measured only if a new best iteration comes"))
+            return
+        }
         bestParameters = theta
     }
 
@@ -587,7 +593,6 @@ public final class TrainingRun {
             return elapsedBefore + Double(d.seconds) + Double(d.attoseconds) * 1e-18
         }
         let trainTargets = dataset.targets(.train) ?? dataset.train
-        let testTargets = dataset.targets(.test) ?? dataset.test
         var lastRecord: MetricsRecord?
         var reason = RunStopReason.maximumIterations
         var divergence: String?
@@ -644,8 +649,7 @@ public final class TrainingRun {
                 // Test and validation sets are sharded like the training set; a split some
                 // process holds cases of is evaluated by all (the sums are collective).
                 if !c.testOnce && context.anyProcess(dataset.test.rows > 0) {
-                    let test = try network.metrics(inputs: dataset.test, targets: testTargets, chunkSize: c.chunkSize,
-                                                   reducer: context.reducer)
+                    let test = try testMetrics(network)
                     testError = test.reconstructionError
                     flops += forwardFlops(c.architecture, cases: test.cases)
                 }

@@ -311,6 +311,19 @@ final class RunEndingTests: XCTestCase {
         XCTAssertEqual(resumed.summary.best?.testError, e)
         XCTAssertEqual(resumed.summary.testMeasuredOnce, true)
 
+        // best/ lost before the resume: said, and no test error is made up.
+        let lost = directory.appendingPathComponent("lost")
+        XCTAssertEqual(try TrainingRun.create(configuration: c, folder: lost, locations: locations).run().stopReason, .maximumIterations)
+        try FileManager.default.removeItem(at: lost.appendingPathComponent("best"))
+        var messages: [String] = []
+        let blind = try TrainingRun.resume(folder: lost, locations: locations, maximumIterations: 60, events: {
+            if case .message(let m) = $0 { messages.append(m) }
+        }).run()
+        XCTAssertEqual(blind.stopReason, .earlyStopping)
+        XCTAssertTrue(messages.contains { $0.contains("--test-once") && $0.contains("does not hold") }, "\(messages)")
+        XCTAssertNil(blind.summary.best?.testError)
+        XCTAssertNil(blind.summary.testMeasuredOnce)
+
         // Interrupted: no measurement yet.
         let stop = StopFlag()
         stop.request()
