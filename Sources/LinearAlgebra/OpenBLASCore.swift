@@ -152,6 +152,18 @@ public enum OpenBLASCore {
         return chosenRank < bestRank ? .force(best) : .keepOpenBLASChoice
     }
 
+    /// What to tell a user whose OPENBLAS_CORETYPE (kept as given) names a core of a narrower
+    /// tier than `best`, the best core for this processor; nil when it is as wide, when it is
+    /// unset or empty, or when either name is outside the table. Some environments export a
+    /// core of their own choosing (OPENBLAS_CORETYPE=Haswell on an AVX-512 Zen 5 ran sgemm at
+    /// 117 against Cooperlake's 210 GFLOP/s), and a training run should not lose that silently.
+    public static func userChoiceNote(coreTypeVariable: String?, best: String?) -> String? {
+        guard let user = coreTypeVariable, !user.isEmpty, let best,
+              let userRank = rank(of: user), let bestRank = rank(of: best), userRank < bestRank else { return nil }
+        return "\(OpenBLASCore.coreTypeVariable)=\(user) is set in the environment, a narrower OpenBLAS core than this processor's best (\(best)); "
+            + "hf keeps it (unset \(OpenBLASCore.coreTypeVariable) to let hf choose; `hf bench` measures either)"
+    }
+
     /// `decision(openBLASCore:best:coreTypeVariable:dynamicArchitecture:)` with the best core
     /// for `processor`.
     public static func decision(openBLASCore: String, processor: ProcessorFeatures, coreTypeVariable: String?,

@@ -36,6 +36,14 @@ enum BLASStartup {
         return forced
     }
 
+    /// A one-line note when OPENBLAS_CORETYPE, set by the user and kept, names a narrower core
+    /// than this processor's best (`OpenBLASCore.userChoiceNote`); `hf train` prints it.
+    static var userChoiceNote: String? {
+        let environment = ProcessInfo.processInfo.environment
+        return OpenBLASCore.userChoiceNote(coreTypeVariable: environment[OpenBLASCore.coreTypeVariable],
+                                           best: environment[pretendBestCoreVariable] ?? OpenBLASCore.best(for: .current))
+    }
+
     /// Chooses the core; returns only when this process keeps its BLAS (otherwise it is replaced).
     static func chooseCore() {
         #if os(Linux) && arch(x86_64)

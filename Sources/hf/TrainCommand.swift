@@ -519,6 +519,7 @@ struct TrainCommand: ParsableCommand {
         let parallel = try ParallelLaunch()
         let printer = ProgressPrinter(quiet: quiet || !parallel.talks, json: json && parallel.talks)
         let stopper = SignalStopper()
+        if let note = BLASStartup.userChoiceNote { printer.handle(.message("note: \(note)")) }
         try parallel.run {
             let run: TrainingRun
             if let folder = resumeFolder {

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import LinearAlgebra
+import Datasets
 
 /// `hf`'s start-up choice of OpenBLAS core, end to end: the probe child, the re-execution, the
 /// warning when the probe fails, and the user's OPENBLAS_CORETYPE kept. The test hooks
@@ -72,6 +73,31 @@ final class BLASCLITests: XCTestCase {
         XCTAssertEqual(report["forced_by_hf"] as? Bool, false)
         XCTAssertTrue(report["openblas_coretype"] is NSNull)
         XCTAssertEqual(report["blas_core"] as? String, plain["blas_core"] as? String, "OpenBLAS's own choice")
+    }
+
+    /// `hf train` keeps a narrower OPENBLAS_CORETYPE but says so once; with the best core set,
+    /// or with hf's own choice, it says nothing.
+    func testTrainNotesANarrowerCoreTypeOfTheUser() throws {
+        let best = try bestCoreOrSkip()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hf-blas-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var g = SeededGenerator(seed: 4)
+        let data = directory.appendingPathComponent("train.npy")
+        try NPY.write(Matrix(rows: 40, columns: 6, elements: (0..<240).map { _ in Float(g.uniform()) }), to: data)
+        func train(_ coreType: String?, _ name: String) throws -> [Substring] {
+            let arguments = ["train", "--data", data.path, "--layers", "6-3", "--mirror", "--max-iterations", "1",
+                             "--out", directory.appendingPathComponent(name).path]
+            let r = try CLITests.run(arguments, replacingEnvironment: environment(coreType.map { ["OPENBLAS_CORETYPE": $0] } ?? [:]))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stderr.split(separator: "\n").filter { $0.hasPrefix("hf: note: OPENBLAS_CORETYPE") }
+        }
+        let narrow = try train("Prescott", "narrow")
+        XCTAssertEqual(narrow.count, 1, "one note: \(narrow)")
+        XCTAssertTrue(narrow.first?.contains("OPENBLAS_CORETYPE=Prescott is set in the environment") ?? false, "\(narrow)")
+        XCTAssertTrue(narrow.first?.contains("best (\(best))") ?? false, "\(narrow)")
+        XCTAssertEqual(try train(best, "best"), [], "the best core needs no note")
+        XCTAssertEqual(try train(nil, "unset"), [], "hf's own choice needs no note")
     }
 
     func testUsersCoreTypeIsKept() throws {

@@ -77,6 +77,31 @@ final class OpenBLASCoreTests: XCTestCase {
                        .keepOpenBLASChoice)
     }
 
+    func testNoteWhenTheUsersCoreIsNarrowerThanTheBest() {
+        let table: [(variable: String?, best: String?, noted: Bool, why: String)] = [
+            ("Haswell", "Cooperlake", true, "this environment's choice on an AVX-512 Zen 5"),
+            ("haswell", "SkylakeX", true, "names compare without case"),
+            ("Prescott", "Zen", true, "SSE3 on an AVX2 processor"),
+            ("SkylakeX", "Cooperlake", true, "AVX-512 without BF16 on a BF16 processor"),
+            ("Cooperlake", "Cooperlake", false, "the best itself"),
+            ("SapphireRapids", "Cooperlake", false, "same tier"),
+            ("Zen", "Haswell", false, "same tier, other vendor's name"),
+            ("Cooperlake", "Zen", false, "wider than the best: the user's business (it would fail to load anyway)"),
+            (nil, "Cooperlake", false, "unset"),
+            ("", "Cooperlake", false, "set but empty"),
+            ("NeoverseN1", "Cooperlake", false, "a name outside the table"),
+            ("Haswell", nil, false, "no best core known"),
+        ]
+        for row in table {
+            let note = OpenBLASCore.userChoiceNote(coreTypeVariable: row.variable, best: row.best)
+            XCTAssertEqual(note != nil, row.noted, row.why)
+            if let note, let variable = row.variable, let best = row.best {
+                XCTAssertTrue(note.hasPrefix("OPENBLAS_CORETYPE=\(variable) is set"), note)
+                XCTAssertTrue(note.contains("(\(best))"), note)
+            }
+        }
+    }
+
     func testReportDescribesThisProcess() {
         let report = OpenBLASCore.report()
         XCTAssertFalse(report.core.isEmpty)
