@@ -500,6 +500,15 @@ struct TrainCommand: ParsableCommand {
         return try NetworkArchitecture(layerSizes: sizes, activations: acts)
     }
 
+    /// Where the best iteration's parameters are, or that they are not kept: best/ holds
+    /// them unless someone removed it after that iteration (resume rewrites it only when the
+    /// best iteration is the checkpoint's).
+    static func bestParametersText(_ best: URL) -> String {
+        FileManager.default.fileExists(atPath: best.appendingPathComponent(CheckpointLayout.parametersFileName).path)
+            ? "; parameters in \(best.path)"
+            : "; its parameters are not kept (\(best.path) holds none: removed after that iteration)"
+    }
+
     static func defaultFolder(name: String, date: Date = Date()) -> URL {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
@@ -554,7 +563,7 @@ struct TrainCommand: ParsableCommand {
             if let best = outcome.summary.best {
                 printer.handle(.message("best iteration \(best.iteration) (by \(outcome.summary.selectedBy.rawValue) error): "
                                         + ProgressLine.errorsText(train: best.trainError, validation: best.validationError, test: best.testError)
-                                        + "; parameters in \(run.bestFolder.path)"))
+                                        + Self.bestParametersText(run.bestFolder)))
             }
             // Interrupted runs exit as shells expect of SIGINT (128 + 2), after their checkpoint.
             if outcome.stopReason == .interrupted { throw ExitCode(130) }

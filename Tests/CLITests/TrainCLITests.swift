@@ -276,6 +276,17 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(validation["cases"] as? Int, 50)
         XCTAssertEqual(validation["reconstruction_error"] as! Double, best["validation_error"] as! Double, accuracy: 1e-12)
 
+        // The closing line names best/ while it holds the parameters, and says so when it was
+        // removed after the best iteration (a resume rewrites it only from the checkpoint's).
+        let kept = try CLITests.run(["train", "--resume", run, "--threads", "1"])
+        XCTAssertEqual(kept.status, 0, kept.stderr)
+        XCTAssertTrue(kept.stderr.contains("; parameters in \(run)/best"), kept.stderr)
+        try FileManager.default.removeItem(atPath: run + "/best")
+        let lost = try CLITests.run(["train", "--resume", run, "--threads", "1"])
+        XCTAssertEqual(lost.status, 0, lost.stderr)
+        XCTAssertTrue(lost.stderr.contains("its parameters are not kept"), lost.stderr)
+        XCTAssertFalse(lost.stderr.contains("; parameters in"), lost.stderr)
+
         // Without validation data, --early-stopping is refused before any folder is made.
         let refused = try CLITests.run(["train", "--data", path("train.npy"), "--layers", "16-8-3", "--mirror",
                                         "--early-stopping", "3", "--out", path("refused")])
