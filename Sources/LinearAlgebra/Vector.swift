@@ -10,7 +10,13 @@ public struct Vector<Scalar: BLASScalar>: Sendable, Equatable, Codable {
     /// A vector of `count` zeros.
     public init(zeros count: Int) {
         precondition(count >= 0, "negative vector length \(count)")
-        elements = [Scalar](repeating: 0, count: count)
+        // All-zero bytes are 0.0 in both Float and Double. Filling the bytes skips the
+        // per-element witness copies `[Scalar](repeating: 0, count:)` makes in generic code
+        // (a new gradient of 2.84 million parameters on every mini-batch step).
+        elements = [Scalar](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, repeating: 0) }
+            initialized = count
+        }
     }
     public init(repeating value: Scalar, count: Int) { elements = [Scalar](repeating: value, count: count) }
     public init(_ elements: [Scalar]) { self.elements = elements }
@@ -89,7 +95,9 @@ public struct Vector<Scalar: BLASScalar>: Sendable, Equatable, Codable {
         }
     }
     /// True when every element is finite.
-    public var isFinite: Bool { elements.allSatisfy { $0.isFinite } }
+    public var isFinite: Bool {
+        elements.withUnsafeBufferPointer { x in count == 0 || Scalar.allFinite(n: count, x: x.baseAddress!) }
+    }
     /// Sum of squares, Double.
     public var squaredNorm: Double { dot(self) }
 }

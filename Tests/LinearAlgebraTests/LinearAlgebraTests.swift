@@ -44,6 +44,32 @@ final class LinearAlgebraTests: XCTestCase {
         XCTAssertEqual(x.elements, [0, 0, 0])
     }
 
+    /// `isFinite` (a bit-pattern max reduction per type) against Swift's own `isFinite`, for
+    /// every non-finite value at the first, a middle and the last position of vectors whose
+    /// lengths straddle the vector width, next to the finite extremes (largest, smallest
+    /// subnormal, -0) that must not trip it; and `Vector(zeros:)` is zeros of every length.
+    func testIsFiniteAndZerosMatchTheScalarDefinitions() {
+        func check<S: BLASScalar>(_: S.Type) {
+            let edges: [S] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 1]
+            for n in [0, 1, 2, 7, 8, 9, 17, 64, 100] {
+                XCTAssertEqual(Vector<S>(zeros: n).elements, [S](repeating: 0, count: n))
+                if n == 0 { XCTAssertTrue(Vector<S>(zeros: 0).isFinite); continue }
+                let finite = Vector<S>((0..<n).map { edges[$0 % edges.count] })
+                XCTAssertTrue(finite.isFinite, "\(S.typeName) n=\(n)")
+                for bad in [S.infinity, -S.infinity, S.nan, -S.nan, S.signalingNaN] {
+                    for position in Set([0, n / 2, n - 1]) {
+                        var v = finite
+                        v[position] = bad
+                        XCTAssertFalse(v.isFinite, "\(S.typeName) n=\(n) \(bad) at \(position)")
+                        XCTAssertEqual(v.isFinite, v.elements.allSatisfy { $0.isFinite })
+                    }
+                }
+            }
+        }
+        check(Float.self)
+        check(Double.self)
+    }
+
     /// Float dot accumulates in Double (cblas_dsdot): a Float running sum of 1e6 terms drifts
     /// by ~1e-3 relative, the Double accumulator stays within the Float product rounding
     /// (~6e-8 relative per term, not accumulating).
